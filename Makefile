@@ -1,0 +1,39 @@
+# failover — see README.md. Every target works on a fresh Debian machine with Go.
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME    ?= 60s
+BIN         := bin
+
+.PHONY: all build test test-unit lint fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Unit tests, then the network-namespace integration tests (they need root
+# and skip with a message without it).
+test:
+	$(GO) test -count=1 ./...
+
+test-unit:
+	$(GO) test -short -count=1 ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./vrrp
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./vrrp
+
+clean:
+	rm -rf $(BIN)

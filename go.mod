@@ -1,0 +1,3 @@
+module github.com/failover-ha/failover
+
+go 1.24.0
