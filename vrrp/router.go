@@ -133,7 +133,20 @@ type Action struct {
 	At       time.Time // ActStartTimer
 	From, To State     // ActStateChanged
 	Reason   string    // ActStateChanged, ActAnnounce, ActDiscard
+	Discard  Discard   // ActDiscard: which rule dropped the advert
 }
+
+// Discard names the protocol rule that dropped an advert.
+type Discard uint8
+
+// Discard rules.
+const (
+	// DiscardIntervalMismatch: a VRRPv2 advert's interval differs from ours
+	// (RFC 3768 §7.1).
+	DiscardIntervalMismatch Discard = iota + 1
+	// DiscardOwnAddress: an advert claims to come from our own primary address.
+	DiscardOwnAddress
+)
 
 func (a Action) String() string {
 	switch a.Kind {
@@ -253,6 +266,15 @@ func (r *Router) Status() Status {
 	}
 }
 
+// SetPrimaryAddr replaces the local primary address, used as the advert
+// source and to break priority ties: the interface was (re)numbered.
+func (r *Router) SetPrimaryAddr(a netip.Addr) {
+	r.cfg.PrimaryAddr = a
+	if r.state == Master {
+		r.master = a
+	}
+}
+
 // State returns the current state.
 func (r *Router) State() State { return r.state }
 
@@ -368,12 +390,12 @@ func (r *Router) advert(now time.Time, ev Event) {
 		return
 	}
 	if ev.From == r.cfg.PrimaryAddr {
-		r.emit(Action{Kind: ActDiscard, Reason: fmt.Sprintf("advert from our own address %v", ev.From)})
+		r.emit(Action{Kind: ActDiscard, Discard: DiscardOwnAddress, Reason: fmt.Sprintf("advert from our own address %v", ev.From)})
 		return
 	}
 	if r.cfg.Version == 2 && ev.Interval != r.cfg.AdvertInterval {
 		// RFC 3768 §7.1: the interval must match the local one; MUST discard, SHOULD log.
-		r.emit(Action{Kind: ActDiscard, Reason: fmt.Sprintf("advert interval mismatch: %v advertises %s, ours is %s",
+		r.emit(Action{Kind: ActDiscard, Discard: DiscardIntervalMismatch, Reason: fmt.Sprintf("advert interval mismatch: %v advertises %s, ours is %s",
 			ev.From, fmtDur(ev.Interval), fmtDur(r.cfg.AdvertInterval))})
 		return
 	}

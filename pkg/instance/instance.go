@@ -1,0 +1,512 @@
+// Package instance drives one virtual router: it feeds a vrrp.Router with
+// adverts, timer expiries and link changes, and carries out the actions the
+// router returns (send adverts, add and announce or remove the virtual
+// addresses, report transitions). All I/O goes through small interfaces so
+// the driver is tested with fakes and explicit times; Run is the thin loop
+// that supplies real time.
+package instance
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/failover-ha/failover/pkg/config"
+	"github.com/failover-ha/failover/pkg/netif"
+	"github.com/failover-ha/failover/vrrp"
+)
+
+// Sender transmits an encoded advert (netif.Socket).
+type Sender interface {
+	Send(payload []byte, src, dst netip.Addr) error
+}
+
+// Addresses adds and removes virtual addresses (netif.Addresses).
+type Addresses interface {
+	Add(ifname string, vips []netip.Prefix) error
+	Remove(ifname string, vips []netip.Prefix) error
+}
+
+// Announcer announces addresses on the link (netif.Announcer).
+type Announcer interface {
+	Announce(vips []netip.Prefix) error
+}
+
+// LinkProbe reads the state of the instance's interface.
+type LinkProbe interface {
+	Link(ifname string) netif.LinkState
+	PrimaryAddress(ifname string, v6 bool, vips []netip.Prefix) (netip.Addr, error)
+}
+
+// Notifier hears of every transition after its actions were carried out (for
+// a new master: after the addresses were added and first announced). It must
+// not block: the protocol does not wait for it.
+type Notifier interface {
+	Notify(t Transition)
+}
+
+// Transition is one state change as logged, reported and passed to hooks.
+type Transition struct {
+	Time     time.Time
+	Instance string
+	From, To vrrp.State
+	Reason   string
+	Priority uint8
+	VIPs     []netip.Prefix
+}
+
+// IO bundles the driver's outside world.
+type IO struct {
+	Sender    Sender
+	Addresses Addresses
+	Announcer Announcer
+	Link      LinkProbe
+	Notifier  Notifier // optional
+}
+
+// deadline slots of the single loop timer.
+const (
+	slotAdver = iota
+	slotDown
+	slotAnnounce
+	numSlots
+)
+
+const maxHistory = 20
+
+// inbox capacity: adverts arriving faster than the loop handles them are
+// dropped and counted rather than blocking the shared receive goroutine.
+const inboxSize = 256
+
+type inputKind uint8
+
+const (
+	inAdvert inputKind = iota + 1
+	inLinkChanged
+)
+
+type input struct {
+	kind inputKind
+	ev   vrrp.Event
+}
+
+// Instance is one virtual router and its driver.
+type Instance struct {
+	cfg config.Instance
+	log hclog.Logger
+	io  IO
+
+	// Owned by the loop (or by the caller of the step methods in tests).
+	router        *vrrp.Router
+	started       bool
+	deadlines     [numSlots]time.Time
+	annLeft       int
+	src           netip.Addr
+	dsts          []netip.Addr
+	faults        map[string]string
+	template      vrrp.Advert
+	buf           []byte
+	holdsVIPs     bool
+	discardLogged map[vrrp.Discard]time.Time
+
+	inbox chan input
+	stats *Stats
+
+	mu      sync.Mutex // guards the fields below, read by status readers
+	status  Status
+	history []Transition
+	peers   map[netip.Addr]*Peer
+}
+
+// New builds an instance; it does nothing until Start or Run.
+func New(cfg config.Instance, io IO, log hclog.Logger) (*Instance, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	interval, err := vrrp.IntervalField(cfg.Version, cfg.AdvertInterval)
+	if err != nil {
+		return nil, fmt.Errorf("instance %q: %w", cfg.Name, err)
+	}
+	in := &Instance{
+		cfg:    cfg,
+		log:    log.With("instance", cfg.Name),
+		io:     io,
+		faults: map[string]string{},
+		inbox:  make(chan input, inboxSize),
+		stats:  newStats(),
+		buf:    make([]byte, 0, 64),
+	}
+	in.template = vrrp.Advert{Version: cfg.Version, VRID: cfg.VRID, MaxAdvertInt: interval}
+	for _, p := range cfg.VirtualIPs {
+		in.template.Addrs = append(in.template.Addrs, p.Addr())
+	}
+	if cfg.AuthPass != "" {
+		in.template.AuthType = vrrp.AuthSimple
+		copy(in.template.AuthData[:], cfg.AuthPass)
+	}
+	in.dsts = cfg.UnicastPeers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{vrrp.MulticastIPv4}
+		if cfg.IPv6() {
+			in.dsts = []netip.Addr{vrrp.MulticastIPv6}
+		}
+	}
+	in.status = Status{Name: cfg.Name, Interface: cfg.Interface, VRID: cfg.VRID, Version: cfg.Version,
+		ConfiguredPriority: cfg.Priority, Priority: cfg.Priority, VIPs: cfg.VirtualIPs, State: vrrp.Initialize}
+	return in, nil
+}
+
+// Name returns the instance name.
+func (in *Instance) Name() string { return in.cfg.Name }
+
+// Config returns the instance's configuration.
+func (in *Instance) Config() config.Instance { return in.cfg }
+
+// Stats returns the instance's counters.
+func (in *Instance) Stats() *Stats { return in.stats }
+
+// Run drives the instance with the wall clock until ctx ends, then shuts it
+// down (a master resigns with a priority-0 advert and releases its addresses).
+func (in *Instance) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	in.Start(time.Now())
+	for {
+		if at, ok := in.NextDeadline(); ok {
+			timer.Reset(time.Until(at))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			in.Stop(time.Now())
+			return nil
+		case msg := <-in.inbox:
+			in.handleInput(time.Now(), msg)
+			// Drain what queued meanwhile before re-arming the timer.
+			for n := len(in.inbox); n > 0; n-- {
+				in.handleInput(time.Now(), <-in.inbox)
+			}
+		case <-timer.C:
+			in.Tick(time.Now())
+		}
+	}
+}
+
+func (in *Instance) handleInput(now time.Time, msg input) {
+	switch msg.kind {
+	case inAdvert:
+		in.HandleAdvert(now, msg.ev)
+	case inLinkChanged:
+		in.LinkChanged(now)
+	}
+}
+
+// post queues msg for the loop without ever blocking the caller.
+func (in *Instance) post(msg input) bool {
+	select {
+	case in.inbox <- msg:
+		return true
+	default:
+		return false
+	}
+}
+
+// NotifyLinkChanged tells the loop to re-read its interface state.
+func (in *Instance) NotifyLinkChanged() { in.post(input{kind: inLinkChanged}) }
+
+// Start evaluates the interface and starts the protocol (or enters Fault).
+func (in *Instance) Start(now time.Time) {
+	r, err := vrrp.New(vrrp.Config{
+		VRID: in.cfg.VRID, Version: in.cfg.Version, Priority: in.cfg.Priority,
+		AdvertInterval: in.cfg.AdvertInterval, Preempt: in.cfg.Preempt, PreemptDelay: in.cfg.PreemptDelay,
+		// A placeholder until the interface's address is known; the
+		// machine needs one to validate, and it is replaced before use.
+		PrimaryAddr: in.placeholderAddr(),
+	})
+	if err != nil {
+		in.log.Error("cannot start", "error", err)
+		return
+	}
+	in.router = r
+	in.started = true
+	in.LinkChanged(now)
+}
+
+func (in *Instance) placeholderAddr() netip.Addr {
+	if in.cfg.IPv6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// LinkChanged re-reads the interface: a missing or down link, or one without
+// a usable source address, is a fault; when the last fault ends the protocol
+// starts again from Backup.
+func (in *Instance) LinkChanged(now time.Time) {
+	if !in.started {
+		return
+	}
+	st := in.io.Link.Link(in.cfg.Interface)
+	if !st.Exists || !st.Up {
+		in.faults["link"] = st.String()
+		in.reconcile(now, st.String())
+		return
+	}
+	delete(in.faults, "link")
+	src, err := in.io.Link.PrimaryAddress(in.cfg.Interface, in.cfg.IPv6(), in.cfg.VirtualIPs)
+	if err != nil {
+		in.faults["address"] = err.Error()
+		in.reconcile(now, err.Error())
+		return
+	}
+	delete(in.faults, "address")
+	if src != in.src {
+		if in.src.IsValid() {
+			in.log.Info("source address changed", "old", in.src, "new", src)
+		}
+		in.src = src
+		in.router.SetPrimaryAddr(src)
+		in.mu.Lock()
+		in.status.Source = src
+		in.mu.Unlock()
+	}
+	in.reconcile(now, st.String())
+}
+
+// reconcile moves the machine into or out of Fault to match in.faults.
+func (in *Instance) reconcile(now time.Time, why string) {
+	var fs []string
+	for _, r := range in.faults {
+		fs = append(fs, r)
+	}
+	in.mu.Lock()
+	in.status.Faults = fs
+	in.mu.Unlock()
+	state := in.router.State()
+	switch {
+	case len(fs) > 0 && state != vrrp.Fault:
+		in.apply(now, in.router.Handle(now, vrrp.FaultDetected(why)))
+	case len(fs) == 0 && state == vrrp.Fault:
+		in.apply(now, in.router.Handle(now, vrrp.FaultCleared(why)))
+	case len(fs) == 0 && state == vrrp.Initialize:
+		in.apply(now, in.router.Handle(now, vrrp.Startup()))
+	}
+}
+
+// HandleAdvert feeds a validated advert to the machine.
+func (in *Instance) HandleAdvert(now time.Time, ev vrrp.Event) {
+	if in.router == nil {
+		return
+	}
+	in.apply(now, in.router.Handle(now, ev))
+}
+
+// Tick fires every deadline that is due at now.
+func (in *Instance) Tick(now time.Time) {
+	for slot := range in.deadlines {
+		at := in.deadlines[slot]
+		if at.IsZero() || now.Before(at) {
+			continue
+		}
+		in.deadlines[slot] = time.Time{}
+		switch slot {
+		case slotAdver:
+			in.apply(now, in.router.Handle(now, vrrp.TimerFired(vrrp.AdverTimer)))
+		case slotDown:
+			in.apply(now, in.router.Handle(now, vrrp.TimerFired(vrrp.MasterDownTimer)))
+		case slotAnnounce:
+			in.announceDue(now)
+		}
+	}
+}
+
+// NextDeadline is when Tick must next be called.
+func (in *Instance) NextDeadline() (time.Time, bool) {
+	var best time.Time
+	for _, at := range in.deadlines {
+		if !at.IsZero() && (best.IsZero() || at.Before(best)) {
+			best = at
+		}
+	}
+	return best, !best.IsZero()
+}
+
+// Stop shuts the instance down: a master resigns and releases its addresses.
+func (in *Instance) Stop(now time.Time) {
+	if in.router == nil {
+		return
+	}
+	in.started = false
+	in.apply(now, in.router.Handle(now, vrrp.Shutdown()))
+	in.deadlines = [numSlots]time.Time{}
+}
+
+// apply carries out the machine's actions in order.
+func (in *Instance) apply(now time.Time, actions []vrrp.Action) {
+	for _, a := range actions {
+		switch a.Kind {
+		case vrrp.ActSendAdvert:
+			in.sendAdvert(a.Priority)
+		case vrrp.ActStartTimer:
+			in.deadlines[timerSlot(a.Timer)] = a.At
+		case vrrp.ActStopTimer:
+			in.deadlines[timerSlot(a.Timer)] = time.Time{}
+		case vrrp.ActTakeVIPs:
+			in.takeVIPs(now)
+		case vrrp.ActReleaseVIPs:
+			in.releaseVIPs()
+		case vrrp.ActAnnounce:
+			in.log.Info("re-announcing addresses", "reason", a.Reason)
+			in.stats.Reannouncements.Add(1)
+			in.startAnnouncing(now)
+		case vrrp.ActDiscard:
+			if a.Discard == vrrp.DiscardOwnAddress {
+				in.stats.drop(DropOwnAddress)
+			} else {
+				in.stats.drop(DropIntervalMismatch)
+			}
+			in.logDiscard(now, a)
+		case vrrp.ActStateChanged:
+			in.stateChanged(now, a)
+		}
+	}
+	in.mu.Lock()
+	st := in.router.Status()
+	in.status.State, in.status.Priority = st.State, st.Priority
+	in.status.Master, in.status.MasterPriority = st.Master, st.MasterPriority
+	in.status.MasterAdverInterval = st.MasterAdverInterval
+	in.mu.Unlock()
+}
+
+func timerSlot(t vrrp.Timer) int {
+	if t == vrrp.AdverTimer {
+		return slotAdver
+	}
+	return slotDown
+}
+
+func (in *Instance) sendAdvert(priority uint8) {
+	if !in.src.IsValid() {
+		return
+	}
+	in.template.Priority = priority
+	// A VRRPv3 checksum with a pseudo-header covers the destination, so
+	// unicast peers each need their own encoding.
+	perDst := in.cfg.Version == 3 && (in.cfg.IPv6() || in.cfg.ChecksumMode == vrrp.ChecksumPseudoHeader)
+	for i, dst := range in.dsts {
+		if i == 0 || perDst {
+			var err error
+			if in.buf, err = in.template.Append(in.buf[:0], in.src, dst, in.cfg.ChecksumMode); err != nil {
+				in.log.Error("cannot encode advert", "error", err)
+				return
+			}
+		}
+		if err := in.io.Sender.Send(in.buf, in.src, dst); err != nil {
+			in.stats.SendErrors.Add(1)
+			in.log.Warn("cannot send advert", "to", dst, "error", err)
+			continue
+		}
+		in.stats.AdvertsSent.Add(1)
+		if priority == 0 {
+			in.stats.PriorityZeroSent.Add(1)
+		}
+	}
+}
+
+func (in *Instance) takeVIPs(now time.Time) {
+	if err := in.io.Addresses.Add(in.cfg.Interface, in.cfg.VirtualIPs); err != nil {
+		in.stats.AddressErrors.Add(1)
+		in.log.Error("cannot add virtual addresses", "error", err)
+	}
+	in.holdsVIPs = true
+	in.startAnnouncing(now)
+}
+
+func (in *Instance) releaseVIPs() {
+	in.deadlines[slotAnnounce] = time.Time{}
+	in.annLeft = 0
+	if err := in.io.Addresses.Remove(in.cfg.Interface, in.cfg.VirtualIPs); err != nil {
+		in.stats.AddressErrors.Add(1)
+		in.log.Error("cannot remove virtual addresses", "error", err)
+	}
+	in.holdsVIPs = false
+}
+
+// startAnnouncing announces at once, then garp_repeat more times every
+// garp_interval, then every garp_refresh if set.
+func (in *Instance) startAnnouncing(now time.Time) {
+	in.announce()
+	in.annLeft = in.cfg.GARPRepeat
+	if in.cfg.GARPInterval == 0 {
+		for ; in.annLeft > 0; in.annLeft-- {
+			in.announce()
+		}
+	}
+	in.scheduleAnnounce(now)
+}
+
+func (in *Instance) announceDue(now time.Time) {
+	if !in.holdsVIPs {
+		return
+	}
+	in.announce()
+	if in.annLeft > 0 {
+		in.annLeft--
+	}
+	in.scheduleAnnounce(now)
+}
+
+func (in *Instance) scheduleAnnounce(now time.Time) {
+	switch {
+	case in.annLeft > 0:
+		in.deadlines[slotAnnounce] = now.Add(in.cfg.GARPInterval)
+	case in.cfg.GARPRefresh > 0:
+		in.deadlines[slotAnnounce] = now.Add(in.cfg.GARPRefresh)
+	default:
+		in.deadlines[slotAnnounce] = time.Time{}
+	}
+}
+
+func (in *Instance) announce() {
+	if err := in.io.Announcer.Announce(in.cfg.VirtualIPs); err != nil {
+		in.stats.AnnounceErrors.Add(1)
+		in.log.Warn("cannot announce addresses", "error", err)
+		return
+	}
+	in.stats.Announcements.Add(1)
+}
+
+func (in *Instance) stateChanged(now time.Time, a vrrp.Action) {
+	t := Transition{Time: now, Instance: in.cfg.Name, From: a.From, To: a.To, Reason: a.Reason,
+		Priority: in.router.Priority(), VIPs: in.cfg.VirtualIPs}
+	in.stats.Transitions.Add(1)
+	in.log.Info(fmt.Sprintf("state %v -> %v", a.From, a.To), "from", a.From, "to", a.To, "reason", a.Reason)
+	in.mu.Lock()
+	in.status.Since = now
+	in.history = append(in.history, t)
+	if len(in.history) > maxHistory {
+		in.history = in.history[len(in.history)-maxHistory:]
+	}
+	in.mu.Unlock()
+	if in.io.Notifier != nil {
+		in.io.Notifier.Notify(t)
+	}
+}
+
+// logDiscard logs a discarded advert at most once per rule every 10 s: a
+// misconfigured peer sends one every interval.
+func (in *Instance) logDiscard(now time.Time, a vrrp.Action) {
+	if last := in.discardLogged[a.Discard]; !last.IsZero() && now.Sub(last) < 10*time.Second {
+		return
+	}
+	if in.discardLogged == nil {
+		in.discardLogged = map[vrrp.Discard]time.Time{}
+	}
+	in.discardLogged[a.Discard] = now
+	in.log.Warn("advert discarded", "reason", a.Reason)
+}

@@ -1,0 +1,341 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failover-ha/failover/pkg/config"
+	"github.com/failover-ha/failover/pkg/netif"
+	"github.com/failover-ha/failover/vrrp"
+)
+
+var (
+	t0   = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	src  = netip.MustParseAddr("192.0.2.11")
+	peer = netip.MustParseAddr("192.0.2.12")
+	vip  = netip.MustParsePrefix("192.0.2.100/24")
+)
+
+// world is a fake outside: it records every effect in order, so a test can
+// assert what the driver did and in which order.
+type world struct {
+	log     []string
+	up      bool
+	srcAddr netip.Addr
+	sent    []vrrp.Advert
+	failAdd bool
+}
+
+func (w *world) Send(payload []byte, s, dst netip.Addr) error {
+	var a vrrp.Advert
+	if err := a.Decode(payload, s, dst); err != nil {
+		return fmt.Errorf("driver sent an undecodable advert: %w", err)
+	}
+	w.sent = append(w.sent, a)
+	w.log = append(w.log, fmt.Sprintf("send(%d)->%v", a.Priority, dst))
+	return nil
+}
+
+func (w *world) Add(ifname string, vips []netip.Prefix) error {
+	w.log = append(w.log, fmt.Sprintf("add%v", vips))
+	if w.failAdd {
+		return errors.New("EPERM")
+	}
+	return nil
+}
+
+func (w *world) Remove(ifname string, vips []netip.Prefix) error {
+	w.log = append(w.log, fmt.Sprintf("remove%v", vips))
+	return nil
+}
+
+func (w *world) Announce(vips []netip.Prefix) error {
+	w.log = append(w.log, "announce")
+	return nil
+}
+
+func (w *world) Link(ifname string) netif.LinkState {
+	return netif.LinkState{Name: ifname, Exists: true, Up: w.up, Index: 2}
+}
+
+func (w *world) PrimaryAddress(string, bool, []netip.Prefix) (netip.Addr, error) {
+	if !w.srcAddr.IsValid() {
+		return netip.Addr{}, errors.New("eth0 has no IPv4 address")
+	}
+	return w.srcAddr, nil
+}
+
+func (w *world) Notify(t Transition) {
+	w.log = append(w.log, fmt.Sprintf("notify(%v->%v)", t.From, t.To))
+}
+
+func (w *world) take() string {
+	s := strings.Join(w.log, " ")
+	w.log = nil
+	return s
+}
+
+func baseConfig() config.Instance {
+	return config.Instance{
+		Name: "web", Interface: "eth0", VRID: 51, Priority: 100, Version: 3,
+		AdvertInterval: time.Second, Preempt: true, VirtualIPs: []netip.Prefix{vip},
+		GARPRepeat: 3, GARPInterval: 100 * time.Millisecond,
+	}
+}
+
+func newTestInstance(t *testing.T, cfg config.Instance) (*Instance, *world) {
+	t.Helper()
+	w := &world{up: true, srcAddr: src}
+	in, err := New(cfg, IO{Sender: w, Addresses: w, Announcer: w, Link: w, Notifier: w}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, w
+}
+
+// advanceTo runs every deadline up to at, as Run would with a real clock.
+func advanceTo(in *Instance, at time.Time) {
+	for {
+		next, ok := in.NextDeadline()
+		if !ok || next.After(at) {
+			return
+		}
+		in.Tick(next)
+	}
+}
+
+func expectLog(t *testing.T, w *world, want string) {
+	t.Helper()
+	if got := w.take(); got != want {
+		t.Errorf("effects\n got: %s\nwant: %s", got, want)
+	}
+}
+
+func TestTakeoverOrderAndAnnounceBurst(t *testing.T) {
+	in, w := newTestInstance(t, baseConfig())
+	in.Start(t0)
+	expectLog(t, w, "notify(INIT->BACKUP)")
+	advanceTo(in, t0.Add(3609*time.Millisecond))
+	expectLog(t, w, "")
+	advanceTo(in, t0.Add(3610*time.Millisecond))
+	// The advert goes first (RFC order), then the addresses are added and
+	// announced, and only then are hooks told: the app can bind the VIP.
+	expectLog(t, w, "send(100)->224.0.0.18 add[192.0.2.100/24] announce notify(BACKUP->MASTER)")
+	if got := in.Status().State; got != vrrp.Master {
+		t.Fatalf("state %v", got)
+	}
+	// Three repeats 100 ms apart, then silence (no refresh configured).
+	advanceTo(in, t0.Add(3610*time.Millisecond+350*time.Millisecond))
+	expectLog(t, w, "announce announce announce")
+	advanceTo(in, t0.Add(4610*time.Millisecond))
+	expectLog(t, w, "send(100)->224.0.0.18")
+	a := w.sent[len(w.sent)-1]
+	if a.VRID != 51 || a.Version != 3 || a.MaxAdvertInt != 100 || len(a.Addrs) != 1 || a.Addrs[0] != vip.Addr() {
+		t.Errorf("advert %+v", a)
+	}
+}
+
+func TestAnnounceRefresh(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority, cfg.GARPRepeat, cfg.GARPRefresh = 255, 0, 5*time.Second
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+	advanceTo(in, t0.Add(10*time.Second))
+	got := w.take()
+	if n := strings.Count(got, "announce"); n != 2 {
+		t.Errorf("%d refreshes in 10s with garp_refresh 5s: %s", n, got)
+	}
+}
+
+func TestBackToBackRepeatsWithZeroInterval(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority, cfg.GARPRepeat, cfg.GARPInterval = 255, 4, 0
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce announce announce announce announce notify(INIT->MASTER)")
+}
+
+func TestYieldReleasesAndStopsAnnouncing(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	w.take()
+	in.HandleAdvert(t0.Add(50*time.Millisecond), vrrp.AdvertFrom(peer, 255, time.Second))
+	expectLog(t, w, "remove[192.0.2.100/24] notify(MASTER->BACKUP)")
+	advanceTo(in, t0.Add(time.Second))
+	expectLog(t, w, "")
+}
+
+func TestSplitBrainReannounces(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 200
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	advanceTo(in, t0.Add(4*time.Second))
+	w.take()
+	in.HandleAdvert(t0.Add(4500*time.Millisecond), vrrp.AdvertFrom(peer, 100, time.Second))
+	expectLog(t, w, "send(200)->224.0.0.18 announce")
+	if n := in.Stats().Reannouncements.Load(); n != 1 {
+		t.Errorf("reannouncements %d", n)
+	}
+}
+
+func TestLinkDownIsFaultAndUpRestarts(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	w.take()
+	w.up = false
+	in.LinkChanged(t0.Add(time.Second))
+	expectLog(t, w, "send(0)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->FAULT)")
+	if st := in.Status(); st.State != vrrp.Fault || len(st.Faults) != 1 || st.Faults[0] != "link eth0 down" {
+		t.Errorf("status %v %v", st.State, st.Faults)
+	}
+	advanceTo(in, t0.Add(5*time.Second))
+	expectLog(t, w, "")
+	w.up = true
+	in.LinkChanged(t0.Add(6 * time.Second))
+	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(FAULT->MASTER)")
+}
+
+func TestNoAddressIsFault(t *testing.T) {
+	in, w := newTestInstance(t, baseConfig())
+	w.srcAddr = netip.Addr{}
+	in.Start(t0)
+	expectLog(t, w, "notify(INIT->FAULT)")
+	w.srcAddr = src
+	in.LinkChanged(t0.Add(time.Second))
+	expectLog(t, w, "notify(FAULT->BACKUP)")
+	if st := in.Status(); st.Source != src {
+		t.Errorf("source %v", st.Source)
+	}
+}
+
+func TestStopResignsAndReleases(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	w.take()
+	in.Stop(t0.Add(time.Second))
+	expectLog(t, w, "send(0)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->INIT)")
+	if _, ok := in.NextDeadline(); ok {
+		t.Error("deadlines left after stop")
+	}
+	in.LinkChanged(t0.Add(2 * time.Second))
+	expectLog(t, w, "")
+}
+
+func TestAddFailureStillServes(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	in, w := newTestInstance(t, cfg)
+	w.failAdd = true
+	in.Start(t0)
+	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+	if in.Stats().AddressErrors.Load() != 1 {
+		t.Error("address error not counted")
+	}
+}
+
+func TestUnicastSendsToEachPeerWithItsChecksum(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	cfg.UnicastPeers = []netip.Addr{peer, netip.MustParseAddr("192.0.2.13")}
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	// world.Send decodes each advert with its destination, so a checksum
+	// computed for the wrong peer would fail there.
+	expectLog(t, w, "send(255)->192.0.2.12 send(255)->192.0.2.13 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+}
+
+// receive runs Receive and hands what it queued to the machine, as Run does.
+func receive(in *Instance, now time.Time, from netip.Addr, a vrrp.Advert) {
+	p := netif.Packet{Src: from, Dst: vrrp.MulticastIPv4, TTL: 255}
+	in.Receive(now, &p, &a)
+	for len(in.inbox) > 0 {
+		in.handleInput(now, <-in.inbox)
+	}
+}
+
+func TestReceiveChecks(t *testing.T) {
+	good := vrrp.Advert{Version: 3, VRID: 51, Priority: 200, MaxAdvertInt: 100, Addrs: []netip.Addr{vip.Addr()}}
+	cases := []struct {
+		name  string
+		edit  func(cfg *config.Instance, a *vrrp.Advert)
+		from  netip.Addr
+		drop  DropReason
+		check func(t *testing.T, s Counters)
+	}{
+		{"accepted", nil, peer, "", nil},
+		{"v2 advert to v3 instance", func(_ *config.Instance, a *vrrp.Advert) { a.Version, a.MaxAdvertInt = 2, 1 }, peer, DropVersionMismatch, nil},
+		{"auth missing", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, c.AuthPass, a.Version, a.MaxAdvertInt = 2, "secret", 2, 1
+		}, peer, DropAuth, nil},
+		{"auth wrong", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, c.AuthPass, a.Version, a.MaxAdvertInt, a.AuthType = 2, "secret", 2, 1, vrrp.AuthSimple
+			copy(a.AuthData[:], "guess")
+		}, peer, DropAuth, nil},
+		{"auth right", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, c.AuthPass, a.Version, a.MaxAdvertInt, a.AuthType = 2, "secret", 2, 1, vrrp.AuthSimple
+			copy(a.AuthData[:], "secret")
+		}, peer, "", nil},
+		{"unexpected auth", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, a.Version, a.MaxAdvertInt, a.AuthType = 2, 2, 1, vrrp.AuthSimple
+		}, peer, DropAuth, nil},
+		{"unicast from a stranger", func(c *config.Instance, _ *vrrp.Advert) {
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("192.0.2.13")}
+		}, peer, DropUnknownPeer, nil},
+		{"v2 interval mismatch", func(c *config.Instance, a *vrrp.Advert) { c.Version, a.Version, a.MaxAdvertInt = 2, 2, 3 }, peer, DropIntervalMismatch, nil},
+		{"own address", nil, src, DropOwnAddress, nil},
+		{"address list differs: counted, accepted", func(_ *config.Instance, a *vrrp.Advert) {
+			a.Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.101")}
+		}, peer, "", func(t *testing.T, s Counters) {
+			if s.AddrListMismatch != 1 {
+				t.Errorf("addr_list_mismatch %d", s.AddrListMismatch)
+			}
+		}},
+		{"message-only checksum counted", func(_ *config.Instance, a *vrrp.Advert) { a.ChecksumMode = vrrp.ChecksumMessageOnly }, peer, "", func(t *testing.T, s Counters) {
+			if s.ChecksumMessageOnly != 1 || s.ChecksumPseudoHeader != 0 {
+				t.Errorf("checksum counters %d/%d", s.ChecksumMessageOnly, s.ChecksumPseudoHeader)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, a := baseConfig(), good
+			a.Addrs = append([]netip.Addr(nil), good.Addrs...)
+			if c.edit != nil {
+				c.edit(&cfg, &a)
+			}
+			in, _ := newTestInstance(t, cfg)
+			in.Start(t0)
+			receive(in, t0.Add(time.Second), c.from, a)
+			s := in.Stats().Snapshot()
+			var dropped []string
+			for r, n := range s.Drops {
+				if n > 0 {
+					dropped = append(dropped, string(r))
+				}
+			}
+			if c.drop == "" && len(dropped) > 0 || c.drop != "" && (len(dropped) != 1 || dropped[0] != string(c.drop)) {
+				t.Errorf("drops %v, want %q", dropped, c.drop)
+			}
+			if c.check != nil {
+				c.check(t, s)
+			}
+			if c.drop == "" {
+				if st := in.Status(); st.Master != c.from || len(st.Peers) != 1 {
+					t.Errorf("accepted advert not applied: master %v peers %v", st.Master, st.Peers)
+				}
+			}
+		})
+	}
+}
