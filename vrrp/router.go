@@ -452,6 +452,12 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 	}
 	higher := ev.Priority > r.priority
 	if higher || (ev.Priority == r.priority && addrGreater(ev.From, r.cfg.PrimaryAddr)) {
+		// Beyond the RFC: one last advert before yielding. When a partition
+		// heals, the winner's advert may reach us before ours reaches it; then
+		// it would never learn that a second master existed, and clients
+		// whose caches we claimed would keep pointing here. Hearing this
+		// advert, the winner re-announces (see below).
+		r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
 		r.stopTimer(AdverTimer)
 		if r.cfg.Version == 3 {
 			r.masterAdverInterval = ev.Interval

@@ -167,7 +167,7 @@ func TestYieldReleasesAndStopsAnnouncing(t *testing.T) {
 	in.Start(t0)
 	w.take()
 	in.HandleAdvert(t0.Add(50*time.Millisecond), vrrp.AdvertFrom(peer, 255, time.Second))
-	expectLog(t, w, "remove[192.0.2.100/24] notify(MASTER->BACKUP)")
+	expectLog(t, w, "send(255)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->BACKUP)")
 	advanceTo(in, t0.Add(time.Second))
 	expectLog(t, w, "")
 }
