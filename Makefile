@@ -6,12 +6,18 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 60s
 BIN         := bin
 
-.PHONY: all build test test-unit lint fuzz bench clean
+.PHONY: all build demo test test-unit lint fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# A live 3-host cluster in network namespaces on this machine, failing over
+# while you watch; everything it creates is removed when it ends. Needs root.
+demo: build
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root for network namespaces: sudo make demo"; exit 1; fi
+	$(BIN)/failover-lab demo
 
 # Unit tests, then the network-namespace integration tests (they need root
 # and skip with a message without it).

@@ -151,13 +151,23 @@ func macFor(n, kind int) net.HardwareAddr {
 
 // Available says whether labs can be built here: nil if we are root and
 // `ip` and `nft` exist, otherwise an error naming what is missing. Tests
-// call t.Skip with it.
+// call t.Skip with it. The demo, which cuts no links, needs only BuildAvailable.
 func Available() error {
+	return available("ip", "nft")
+}
+
+// BuildAvailable is Available without nftables: enough to build a lab and run
+// processes in it, but not to partition it or drop packets.
+func BuildAvailable() error {
+	return available("ip")
+}
+
+func available(tools ...string) error {
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, fmt.Sprintf("%q (iproute2/nftables) in PATH", tool))
 		}
@@ -171,7 +181,7 @@ func Available() error {
 // New builds a lab. If it fails halfway it removes what it created. It
 // first calls Sweep so that a crashed run never breaks the next one.
 func New(ctx context.Context, opt Options) (*Lab, error) {
-	if err := Available(); err != nil {
+	if err := BuildAvailable(); err != nil {
 		return nil, err
 	}
 	if opt.Hosts < 1 || opt.Hosts > MaxHosts {

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 )
@@ -98,6 +99,9 @@ func (l *Lab) updateFaults(change func(*faults)) error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return fmt.Errorf("lab %s: closed", l.ID)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return fmt.Errorf("lab %s: cutting links needs nftables (apt-get install nftables): %w", l.ID, err)
 	}
 	next := l.faults.clone()
 	change(&next)
