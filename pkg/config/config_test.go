@@ -598,3 +598,16 @@ func TestLoadSyntaxErrorNamesPath(t *testing.T) {
 		t.Errorf("got %v, want it to start with %s: line 2", err, path)
 	}
 }
+
+// Every shipped example must stay a valid config.
+func TestShippedExamplesAreValid(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
