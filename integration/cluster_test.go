@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	os.Chmod(dir, 0o755) // tests run failoverctl as an unprivileged user too
 	out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/...").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building binaries: %v\n%s", err, out)

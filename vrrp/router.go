@@ -64,6 +64,8 @@ const (
 	EventShutdown
 	EventFault
 	EventFaultCleared
+	EventDrain
+	EventResume
 )
 
 // Event is an input to Router.Handle. Use the constructors (Startup,
@@ -100,6 +102,16 @@ func FaultDetected(reason string) Event { return Event{Kind: EventFault, Reason:
 
 // FaultCleared leaves Fault as if starting up.
 func FaultCleared(reason string) Event { return Event{Kind: EventFaultCleared, Reason: reason} }
+
+// Drain hands mastership over for maintenance, make-before-break: a master
+// advertises priority 0 (backups then wait only Skew_Time) but keeps the
+// addresses until it hears the new master; meanwhile and afterwards the
+// router counts as priority 1, so it never preempts and takes over only
+// when nobody else can. Not in the RFC; built from its priority-0 rule.
+func Drain() Event { return Event{Kind: EventDrain} }
+
+// Resume ends a drain: the router competes with its own priority again.
+func Resume() Event { return Event{Kind: EventResume} }
 
 // ActionKind says what the driver must do.
 type ActionKind uint8
@@ -212,6 +224,7 @@ type Router struct {
 	cfg      Config
 	state    State
 	priority uint8 // effective priority: configured, changed by PriorityChanged
+	drained  bool  // see Drain
 
 	masterAdverInterval time.Duration
 	adverAt, downAt     time.Time // armed deadlines; zero when stopped
@@ -251,6 +264,7 @@ type Status struct {
 	MasterPriority      uint8
 	MasterAdverInterval time.Duration
 	LastHeard           time.Time
+	Drained             bool
 }
 
 // Status returns the router's current state and what it knows of the master.
@@ -263,6 +277,7 @@ func (r *Router) Status() Status {
 		MasterPriority:      r.masterPriority,
 		MasterAdverInterval: r.masterAdverInterval,
 		LastHeard:           r.lastHeard,
+		Drained:             r.drained,
 	}
 }
 
@@ -284,14 +299,34 @@ func (r *Router) Priority() uint8 { return r.priority }
 // Config returns the router's configuration.
 func (r *Router) Config() Config { return r.cfg }
 
+// Drained reports whether the router is drained.
+func (r *Router) Drained() bool { return r.drained }
+
+// electionPriority is the priority the router competes with: its own, or
+// 1 while drained.
+func (r *Router) electionPriority() uint8 {
+	if r.drained {
+		return 1
+	}
+	return r.priority
+}
+
+// advertPriority is the priority the router advertises: 0 while drained.
+func (r *Router) advertPriority() uint8 {
+	if r.drained {
+		return 0
+	}
+	return r.priority
+}
+
 // SkewTime is the router's current Skew_Time.
 func (r *Router) SkewTime() time.Duration {
-	return SkewTime(r.cfg.Version, r.priority, r.masterAdverInterval)
+	return SkewTime(r.cfg.Version, r.electionPriority(), r.masterAdverInterval)
 }
 
 // MasterDownInterval is the router's current Master_Down_Interval.
 func (r *Router) MasterDownInterval() time.Duration {
-	return MasterDownInterval(r.cfg.Version, r.priority, r.masterAdverInterval)
+	return MasterDownInterval(r.cfg.Version, r.electionPriority(), r.masterAdverInterval)
 }
 
 // Handle applies ev at time now and returns the actions to execute, in order.
@@ -321,13 +356,30 @@ func (r *Router) Handle(now time.Time, ev Event) []Action {
 		if r.state == Fault {
 			r.start(now, "fault cleared: "+ev.Reason)
 		}
+	case EventDrain:
+		if !r.drained {
+			r.drained = true
+			if r.state == Master {
+				// Tell the backups now rather than at the next advert.
+				r.emit(Action{Kind: ActSendAdvert, Priority: 0})
+				r.armAdver(now.Add(r.cfg.AdvertInterval))
+			}
+		}
+	case EventResume:
+		if r.drained {
+			r.drained = false
+			if r.state == Master {
+				r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
+				r.armAdver(now.Add(r.cfg.AdvertInterval))
+			}
+		}
 	}
 	return r.out
 }
 
 // start is the RFC Startup event (§6.4.1), also used to leave Fault.
 func (r *Router) start(now time.Time, why string) {
-	if r.priority == 255 {
+	if r.electionPriority() == 255 {
 		r.becomeMaster(now, why+": priority 255 (address owner)")
 		return
 	}
@@ -360,7 +412,7 @@ func (r *Router) timer(now time.Time, t Timer) {
 		// §6.4.3: send an advert, reset the Adver_Timer. The next deadline
 		// counts from the previous one, not from now, so a late wake-up does
 		// not make the advert stream drift; after a long stall, resync.
-		r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
+		r.emit(Action{Kind: ActSendAdvert, Priority: r.advertPriority()})
 		next := r.adverAt.Add(r.cfg.AdvertInterval)
 		if !next.After(now) {
 			next = now.Add(r.cfg.AdvertInterval)
@@ -378,7 +430,7 @@ func (r *Router) downReason(now time.Time) string {
 	case r.resigned:
 		return fmt.Sprintf("master %v resigned (priority 0 advert); skew time %s elapsed", r.master, fmtDur(now.Sub(r.lastHeard)))
 	case r.preempting:
-		return fmt.Sprintf("preempting lower-priority master %v (priority %d < our %d)", r.master, r.masterPriority, r.priority)
+		return fmt.Sprintf("preempting lower-priority master %v (priority %d < our %d)", r.master, r.masterPriority, r.electionPriority())
 	case r.master.IsValid():
 		return fmt.Sprintf("master down timer expired: no advert from %v for %s", r.master, fmtDur(now.Sub(r.lastHeard)))
 	}
@@ -416,8 +468,9 @@ func (r *Router) backupAdvert(now time.Time, ev Event) {
 		r.armDown(now, r.SkewTime())
 		return
 	}
-	if !r.cfg.Preempt || ev.Priority >= r.priority || r.preemptHeldOff(now) {
-		if ev.Priority >= r.priority {
+	prio := r.electionPriority()
+	if !r.cfg.Preempt || ev.Priority >= prio || r.preemptHeldOff(now) {
+		if ev.Priority >= prio {
 			r.preemptAt = time.Time{}
 		}
 		if r.cfg.Version == 3 {
@@ -446,8 +499,17 @@ func (r *Router) preemptHeldOff(now time.Time) bool {
 func (r *Router) masterAdvert(now time.Time, ev Event) {
 	if ev.Priority == 0 {
 		// Another router resigned: make sure backups hear a master at once.
-		r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
-		r.armAdver(now.Add(r.cfg.AdvertInterval))
+		// A drained master stays quiet: it wants a backup to take over, and
+		// two drained masters must not answer each other's priority 0.
+		if !r.drained {
+			r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
+			r.armAdver(now.Add(r.cfg.AdvertInterval))
+		}
+		return
+	}
+	if r.drained {
+		// A new master took over: the make-before-break handover is done.
+		r.yield(now, ev, fmt.Sprintf("drained: %v took over (priority %d)", ev.From, ev.Priority))
 		return
 	}
 	higher := ev.Priority > r.priority
@@ -458,21 +520,11 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 		// whose caches we claimed would keep pointing here. Hearing this
 		// advert, the winner re-announces (see below).
 		r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
-		r.stopTimer(AdverTimer)
-		if r.cfg.Version == 3 {
-			r.masterAdverInterval = ev.Interval
-		}
-		r.master, r.masterPriority, r.lastHeard = ev.From, ev.Priority, now
-		r.resigned, r.preempting = false, false
-		r.armDown(now, r.MasterDownInterval())
-		r.emit(Action{Kind: ActReleaseVIPs})
-		var why string
 		if higher {
-			why = fmt.Sprintf("higher priority advert from %v (priority %d > our %d)", ev.From, ev.Priority, r.priority)
+			r.yield(now, ev, fmt.Sprintf("higher priority advert from %v (priority %d > our %d)", ev.From, ev.Priority, r.priority))
 		} else {
-			why = fmt.Sprintf("advert from %v with equal priority %d and higher address", ev.From, ev.Priority)
+			r.yield(now, ev, fmt.Sprintf("advert from %v with equal priority %d and higher address", ev.From, ev.Priority))
 		}
-		r.transition(now, Backup, why)
 		return
 	}
 	// The RFC discards this advert. But its sender believes it is master too
@@ -490,12 +542,30 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 	r.emit(Action{Kind: ActAnnounce, Reason: why})
 }
 
+// yield is the Master's transition to Backup on a winning advert (§6.4.3):
+// cancel the Adver_Timer, adopt the interval, arm the Master_Down_Timer.
+func (r *Router) yield(now time.Time, ev Event, why string) {
+	r.stopTimer(AdverTimer)
+	if r.cfg.Version == 3 {
+		r.masterAdverInterval = ev.Interval
+	}
+	r.master, r.masterPriority, r.lastHeard = ev.From, ev.Priority, now
+	r.resigned, r.preempting = false, false
+	r.armDown(now, r.MasterDownInterval())
+	r.emit(Action{Kind: ActReleaseVIPs})
+	r.transition(now, Backup, why)
+}
+
+// becomeMaster takes the addresses and announces them before sending the
+// first advert (the RFC lists the advert first; the two leave within
+// microseconds). This way whoever hears the advert, such as a drained
+// master about to release the addresses, acts only after clients were told.
 func (r *Router) becomeMaster(now time.Time, why string) {
 	r.stopTimer(MasterDownTimer)
-	r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
 	r.emit(Action{Kind: ActTakeVIPs})
+	r.emit(Action{Kind: ActSendAdvert, Priority: r.advertPriority()})
 	r.armAdver(now.Add(r.cfg.AdvertInterval))
-	r.master, r.masterPriority = r.cfg.PrimaryAddr, r.priority
+	r.master, r.masterPriority = r.cfg.PrimaryAddr, r.advertPriority()
 	r.masterAdverInterval = r.cfg.AdvertInterval
 	r.resigned, r.preempting, r.preemptAt = false, false, time.Time{}
 	r.transition(now, Master, why)

@@ -136,10 +136,11 @@ func TestRFC9568_6_1_MasterDownInterval(t *testing.T) {
 }
 
 // §6.4.1: an address owner (priority 255) goes straight to Master, sending an
-// advert, announcing, and arming the Adver_Timer.
+// advert, announcing, and arming the Adver_Timer. (The addresses are taken
+// and announced just before the advert leaves; see becomeMaster.)
 func TestRFC9568_6_4_1_OwnerGoesStraightToMaster(t *testing.T) {
 	h := newHarness(t, v3cfg(255))
-	expect(t, h.at(0, Startup()), "send(255)", "take", "start(adver,1s)", "INIT->MASTER")
+	expect(t, h.at(0, Startup()), "take", "send(255)", "start(adver,1s)", "INIT->MASTER")
 }
 
 // §6.4.1: anyone else goes to Backup with the Master_Down_Timer armed.
@@ -157,7 +158,7 @@ func TestRFC9568_6_4_2_MasterDownTimerExpiryTakesOver(t *testing.T) {
 	h.at(0, Startup())
 	h.at(ms(500), AdvertFrom(upper, 200, time.Second))
 	got := h.r.Handle(t0.Add(ms(4109.375)), TimerFired(MasterDownTimer))
-	expect(t, render(got), "send(100)", "take", "start(adver,5.109375s)", "BACKUP->MASTER")
+	expect(t, render(got), "take", "send(100)", "start(adver,5.109375s)", "BACKUP->MASTER")
 	if r := reasons(got); len(r) != 1 || r[0] != "master down timer expired: no advert from 192.0.2.11 for 3.61s" {
 		t.Errorf("reason %q", r)
 	}
@@ -184,7 +185,7 @@ func TestRFC9568_6_4_2_PriorityZeroWaitsOnlySkewTime(t *testing.T) {
 	h.at(ms(100), AdvertFrom(upper, 200, time.Second))
 	expect(t, h.at(ms(200), AdvertFrom(upper, 0, time.Second)), "start(master-down,809.375ms)")
 	got := h.r.Handle(t0.Add(ms(809.375)), TimerFired(MasterDownTimer))
-	expect(t, render(got), "send(100)", "take", "start(adver,1.809375s)", "BACKUP->MASTER")
+	expect(t, render(got), "take", "send(100)", "start(adver,1.809375s)", "BACKUP->MASTER")
 	if r := reasons(got); !strings.Contains(r[0], "resigned (priority 0 advert)") {
 		t.Errorf("reason %q", r)
 	}
@@ -224,7 +225,7 @@ func TestRFC9568_6_4_2_PreemptDiscardsLowerPriority(t *testing.T) {
 	expect(t, h.at(ms(1000), AdvertFrom(upper, 50, time.Second)))
 	expect(t, h.at(ms(2000), AdvertFrom(upper, 50, time.Second)))
 	got := h.r.Handle(t0.Add(ms(3609.375)), TimerFired(MasterDownTimer))
-	expect(t, render(got), "send(100)", "take", "start(adver,4.609375s)", "BACKUP->MASTER")
+	expect(t, render(got), "take", "send(100)", "start(adver,4.609375s)", "BACKUP->MASTER")
 	if r := reasons(got); !strings.Contains(r[0], "preempting lower-priority master 192.0.2.11 (priority 50 < our 100)") {
 		t.Errorf("reason %q", r)
 	}
@@ -249,7 +250,7 @@ func TestPreemptDelay(t *testing.T) {
 	expect(t, h.at(ms(1000), AdvertFrom(upper, 50, time.Second)), "start(master-down,4.609375s)")
 	expect(t, h.at(ms(5000), AdvertFrom(upper, 50, time.Second)), "start(master-down,8.609375s)")
 	expect(t, h.at(ms(6000), AdvertFrom(upper, 50, time.Second))) // delay over: discarded
-	expect(t, h.at(ms(8609.375), TimerFired(MasterDownTimer)), "send(100)", "take", "start(adver,9.609375s)", "BACKUP->MASTER")
+	expect(t, h.at(ms(8609.375), TimerFired(MasterDownTimer)), "take", "send(100)", "start(adver,9.609375s)", "BACKUP->MASTER")
 }
 
 // §6.4.3: Adver_Timer fires -> send advert, reset the timer. The next
@@ -406,7 +407,7 @@ func TestFaultAndRecovery(t *testing.T) {
 	expect(t, h.at(ms(1000), TimerFired(AdverTimer)))
 	expect(t, h.at(ms(1100), FaultDetected("again")))
 	got := h.r.Handle(t0.Add(ms(2000)), FaultCleared("link eth0 up"))
-	expect(t, render(got), "send(255)", "take", "start(adver,3s)", "FAULT->MASTER")
+	expect(t, render(got), "take", "send(255)", "start(adver,3s)", "FAULT->MASTER")
 	if r := reasons(got); !strings.HasPrefix(r[0], "fault cleared: link eth0 up") {
 		t.Errorf("reason %q", r)
 	}
@@ -459,4 +460,52 @@ func TestAnswerToAnotherMasterIsRateLimited(t *testing.T) {
 	expect(t, h.at(ms(150), AdvertFrom(lower, 100, time.Second)))
 	expect(t, h.at(ms(1100), TimerFired(AdverTimer)), "send(255)", "start(adver,2.1s)")
 	expect(t, h.at(ms(1101), AdvertFrom(lower, 100, time.Second)), "send(255)", "start(adver,2.101s)", "announce")
+}
+
+// Drain (beyond the RFC, built on its priority-0 rule): a master advertises
+// priority 0 at once and at every interval, keeps its addresses, and yields
+// to whichever master answers, however low its priority.
+func TestDrainMasterHandsOverMakeBeforeBreak(t *testing.T) {
+	h := newHarness(t, v3cfg(200))
+	h.at(0, Startup())
+	h.at(ms(3300), TimerFired(MasterDownTimer))
+	expect(t, h.at(ms(3500), Drain()), "send(0)", "start(adver,4.5s)")
+	if h.r.State() != Master || !h.r.Drained() {
+		t.Fatalf("state %v drained %v", h.r.State(), h.r.Drained())
+	}
+	expect(t, h.at(ms(3600), Drain())) // idempotent
+	expect(t, h.at(ms(4500), TimerFired(AdverTimer)), "send(0)", "start(adver,5.5s)")
+	// Another drained master's priority 0 is not answered (no ping-pong).
+	expect(t, h.at(ms(4600), AdvertFrom(upper, 0, time.Second)))
+	got := h.r.Handle(t0.Add(ms(4700)), AdvertFrom(lower, 50, time.Second))
+	// Master_Down_Interval at election priority 1: 3s + 255/256 s.
+	expect(t, render(got), "stop(adver)", "start(master-down,8.69609375s)", "release", "MASTER->BACKUP")
+	if r := reasons(got); r[0] != "drained: 192.0.2.9 took over (priority 50)" {
+		t.Errorf("reason %q", r)
+	}
+}
+
+// A drained backup competes at priority 1: it accepts any master and never
+// preempts; Resume restores its priority and preemption.
+func TestDrainedBackupDoesNotPreemptUntilResumed(t *testing.T) {
+	h := newHarness(t, v3cfg(200))
+	h.at(0, Startup())
+	expect(t, h.at(ms(100), Drain()))
+	expect(t, h.at(ms(1000), AdvertFrom(upper, 50, time.Second)), "start(master-down,4.99609375s)")
+	expect(t, h.at(ms(1500), Resume()))
+	expect(t, h.at(ms(2000), AdvertFrom(upper, 50, time.Second))) // discarded: preempt
+	got := h.r.Handle(t0.Add(ms(4996.09375)), TimerFired(MasterDownTimer))
+	expect(t, render(got), "take", "send(200)", "start(adver,5.99609375s)", "BACKUP->MASTER")
+}
+
+// A drained router that is the only one left still takes over (last
+// resort) and keeps advertising priority 0 so anyone returning takes over.
+func TestDrainedRouterIsLastResort(t *testing.T) {
+	cfg := v3cfg(255)
+	h := newHarness(t, cfg)
+	h.at(0, Drain())
+	// The owner does not go straight to master while drained.
+	expect(t, h.at(ms(10), Startup()), "start(master-down,4.00609375s)", "INIT->BACKUP")
+	expect(t, h.at(ms(4006.09375), TimerFired(MasterDownTimer)), "take", "send(0)", "start(adver,5.00609375s)", "BACKUP->MASTER")
+	expect(t, h.at(ms(5100), Resume()), "send(255)", "start(adver,6.1s)")
 }

@@ -337,6 +337,25 @@ func TestSimulation(t *testing.T) {
 			n.run(10 * sec)
 			n.start(2)
 		}, true},
+		{"drain: the master hands over within Skew_Time and stays backup", []uint8{200, 150, 100}, nil, func(n *simNet) {
+			n.startAll()
+			n.run(5 * sec)
+			n.apply(0, n.nodes[0].r.Handle(n.now, Drain()))
+			// Make-before-break: right after the drain the old master still
+			// holds the addresses; the new one appears within Skew_Time.
+			if !n.nodes[0].holdsVIP {
+				n.t.Fatal("drained master released before a successor appeared")
+			}
+			n.run(SkewTime(3, 150, sec) + time.Millisecond)
+			if m := n.masters(); len(m) != 1 || m[0] != 1 || n.nodes[0].holdsVIP {
+				n.t.Fatalf("Skew_Time after drain: masters %v, node 0 holds VIP %v\n%s", m, n.nodes[0].holdsVIP, n.history())
+			}
+			n.run(10 * sec)
+			if m := n.masters(); len(m) != 1 || m[0] != 1 {
+				n.t.Fatalf("drained router took mastership back: %v\n%s", m, n.history())
+			}
+			n.apply(0, n.nodes[0].r.Handle(n.now, Resume()))
+		}, true},
 		{"no preempt: returning higher priority stays backup", []uint8{200, 150}, func(c []Config) {
 			c[0].Preempt, c[1].Preempt = false, false
 		}, func(n *simNet) {

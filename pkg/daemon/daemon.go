@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/failover-ha/failover/pkg/config"
+	"github.com/failover-ha/failover/pkg/control"
 	"github.com/failover-ha/failover/pkg/instance"
 	"github.com/failover-ha/failover/pkg/netif"
 )
@@ -24,7 +25,11 @@ type Daemon struct {
 	addrs      netif.Addresses
 	ports      map[portKey]*port
 	announcers map[string]*netif.Announcer
-	instances  []*instance.Instance
+	events     bus
+
+	mu        sync.Mutex // guards the fields below
+	instances []*instance.Instance
+	drained   map[string]bool // instances drained by the operator; kept across reloads
 }
 
 // linkProbe reads real interfaces.
@@ -42,6 +47,7 @@ func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 		log:        log,
 		ports:      map[portKey]*port{},
 		announcers: map[string]*netif.Announcer{},
+		drained:    map[string]bool{},
 	}
 	for _, ic := range cfg.Instances {
 		key := portKey{ic.Interface, ic.IPv6()}
@@ -55,7 +61,8 @@ func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 			ann = netif.NewAnnouncer(ic.Interface)
 			d.announcers[ic.Interface] = ann
 		}
-		in, err := instance.New(ic, instance.IO{Sender: p, Addresses: d.addrs, Announcer: ann, Link: linkProbe{}}, log)
+		in, err := instance.New(ic, instance.IO{Sender: p, Addresses: d.addrs, Announcer: ann, Link: linkProbe{},
+			Notifier: &d.events}, log)
 		if err != nil {
 			return nil, err
 		}
@@ -65,13 +72,27 @@ func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 	return d, nil
 }
 
-// Instances returns the running instances.
-func (d *Daemon) Instances() []*instance.Instance { return d.instances }
+// current returns the running instances.
+func (d *Daemon) current() []*instance.Instance {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*instance.Instance(nil), d.instances...)
+}
 
 // Run removes stale addresses, opens the sockets, runs every instance until
 // ctx ends, then shuts them down (masters resign and release their
 // addresses) and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	api, err := control.Listen(d.cfg.Global.ControlSocket, d.cfg.Global.ControlSocketGroup, d)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := api.Serve(); err != nil {
+			d.log.Error("control API failed", "error", err)
+		}
+	}()
+	defer api.Close()
 	d.removeStaleVIPs()
 	for _, p := range d.ports {
 		p.refresh()
@@ -98,7 +119,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			in.Run(ctx)
 		}()
 	}
-	d.log.Info("failoverd running", "instances", len(d.instances))
+	d.log.Info("failoverd running", "instances", len(d.instances), "control_socket", d.cfg.Global.ControlSocket)
 	select {
 	case <-ctx.Done():
 	case err := <-watchErr:

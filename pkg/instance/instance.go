@@ -87,6 +87,8 @@ type inputKind uint8
 const (
 	inAdvert inputKind = iota + 1
 	inLinkChanged
+	inDrain
+	inResume
 )
 
 type input struct {
@@ -111,6 +113,7 @@ type Instance struct {
 	template      vrrp.Advert
 	buf           []byte
 	holdsVIPs     bool
+	drained       bool // wanted drain state; survives a restart of the machine
 	discardLogged map[vrrp.Discard]time.Time
 
 	inbox chan input
@@ -203,6 +206,10 @@ func (in *Instance) handleInput(now time.Time, msg input) {
 		in.HandleAdvert(now, msg.ev)
 	case inLinkChanged:
 		in.LinkChanged(now)
+	case inDrain:
+		in.SetDrained(now, true)
+	case inResume:
+		in.SetDrained(now, false)
 	}
 }
 
@@ -219,6 +226,32 @@ func (in *Instance) post(msg input) bool {
 // NotifyLinkChanged tells the loop to re-read its interface state.
 func (in *Instance) NotifyLinkChanged() { in.post(input{kind: inLinkChanged}) }
 
+// Drain asks the loop to hand mastership over (see vrrp.Drain). It returns
+// false if the loop's queue is full.
+func (in *Instance) Drain() bool { return in.post(input{kind: inDrain}) }
+
+// Resume asks the loop to end a drain.
+func (in *Instance) Resume() bool { return in.post(input{kind: inResume}) }
+
+// SetDrained drains or resumes the instance now. A drain given before Start
+// applies from the start.
+func (in *Instance) SetDrained(now time.Time, drained bool) {
+	in.drained = drained
+	if in.router == nil {
+		in.mu.Lock()
+		in.status.Drained = drained
+		in.mu.Unlock()
+		return
+	}
+	if drained && !in.router.Drained() {
+		in.log.Info("draining: advertising priority 0 until another router takes over", "state", in.router.State())
+		in.apply(now, in.router.Handle(now, vrrp.Drain()))
+	} else if !drained && in.router.Drained() {
+		in.log.Info("resuming: competing with priority again", "priority", in.router.Priority())
+		in.apply(now, in.router.Handle(now, vrrp.Resume()))
+	}
+}
+
 // Start evaluates the interface and starts the protocol (or enters Fault).
 func (in *Instance) Start(now time.Time) {
 	r, err := vrrp.New(vrrp.Config{
@@ -234,6 +267,9 @@ func (in *Instance) Start(now time.Time) {
 	}
 	in.router = r
 	in.started = true
+	if in.drained {
+		r.Handle(now, vrrp.Drain())
+	}
 	in.LinkChanged(now)
 }
 
@@ -380,6 +416,7 @@ func (in *Instance) apply(now time.Time, actions []vrrp.Action) {
 	in.status.State, in.status.Priority = st.State, st.Priority
 	in.status.Master, in.status.MasterPriority = st.Master, st.MasterPriority
 	in.status.MasterAdverInterval = st.MasterAdverInterval
+	in.status.Drained = st.Drained
 	in.mu.Unlock()
 }
 

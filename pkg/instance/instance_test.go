@@ -122,9 +122,9 @@ func TestTakeoverOrderAndAnnounceBurst(t *testing.T) {
 	advanceTo(in, t0.Add(3609*time.Millisecond))
 	expectLog(t, w, "")
 	advanceTo(in, t0.Add(3610*time.Millisecond))
-	// The advert goes first (RFC order), then the addresses are added and
-	// announced, and only then are hooks told: the app can bind the VIP.
-	expectLog(t, w, "send(100)->224.0.0.18 add[192.0.2.100/24] announce notify(BACKUP->MASTER)")
+	// The addresses are added and announced, then the advert goes out, and
+	// only then are hooks told: the app can bind the VIP.
+	expectLog(t, w, "add[192.0.2.100/24] announce send(100)->224.0.0.18 notify(BACKUP->MASTER)")
 	if got := in.Status().State; got != vrrp.Master {
 		t.Fatalf("state %v", got)
 	}
@@ -144,7 +144,7 @@ func TestAnnounceRefresh(t *testing.T) {
 	cfg.Priority, cfg.GARPRepeat, cfg.GARPRefresh = 255, 0, 5*time.Second
 	in, w := newTestInstance(t, cfg)
 	in.Start(t0)
-	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->224.0.0.18 notify(INIT->MASTER)")
 	advanceTo(in, t0.Add(10*time.Second))
 	got := w.take()
 	if n := strings.Count(got, "announce"); n != 2 {
@@ -157,7 +157,7 @@ func TestBackToBackRepeatsWithZeroInterval(t *testing.T) {
 	cfg.Priority, cfg.GARPRepeat, cfg.GARPInterval = 255, 4, 0
 	in, w := newTestInstance(t, cfg)
 	in.Start(t0)
-	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce announce announce announce announce notify(INIT->MASTER)")
+	expectLog(t, w, "add[192.0.2.100/24] announce announce announce announce announce send(255)->224.0.0.18 notify(INIT->MASTER)")
 }
 
 func TestYieldReleasesAndStopsAnnouncing(t *testing.T) {
@@ -202,7 +202,7 @@ func TestLinkDownIsFaultAndUpRestarts(t *testing.T) {
 	expectLog(t, w, "")
 	w.up = true
 	in.LinkChanged(t0.Add(6 * time.Second))
-	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(FAULT->MASTER)")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->224.0.0.18 notify(FAULT->MASTER)")
 }
 
 func TestNoAddressIsFault(t *testing.T) {
@@ -239,7 +239,7 @@ func TestAddFailureStillServes(t *testing.T) {
 	in, w := newTestInstance(t, cfg)
 	w.failAdd = true
 	in.Start(t0)
-	expectLog(t, w, "send(255)->224.0.0.18 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->224.0.0.18 notify(INIT->MASTER)")
 	if in.Stats().AddressErrors.Load() != 1 {
 		t.Error("address error not counted")
 	}
@@ -253,7 +253,7 @@ func TestUnicastSendsToEachPeerWithItsChecksum(t *testing.T) {
 	in.Start(t0)
 	// world.Send decodes each advert with its destination, so a checksum
 	// computed for the wrong peer would fail there.
-	expectLog(t, w, "send(255)->192.0.2.12 send(255)->192.0.2.13 add[192.0.2.100/24] announce notify(INIT->MASTER)")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->192.0.2.12 send(255)->192.0.2.13 notify(INIT->MASTER)")
 }
 
 // receive runs Receive and hands what it queued to the machine, as Run does.
@@ -338,4 +338,30 @@ func TestReceiveChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Drain keeps the addresses until another master is heard, then releases;
+// Resume restores competition; a drain requested before Start holds.
+func TestDrainAndResume(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	in, w := newTestInstance(t, cfg)
+	in.Start(t0)
+	w.take()
+	in.SetDrained(t0.Add(100*time.Millisecond), true)
+	expectLog(t, w, "send(0)->224.0.0.18")
+	if st := in.Status(); !st.Drained || st.State != vrrp.Master {
+		t.Fatalf("drained master: %+v", st)
+	}
+	in.HandleAdvert(t0.Add(300*time.Millisecond), vrrp.AdvertFrom(peer, 100, time.Second))
+	expectLog(t, w, "remove[192.0.2.100/24] notify(MASTER->BACKUP)")
+	in.SetDrained(t0.Add(time.Second), false)
+	if st := in.Status(); st.Drained {
+		t.Error("still drained after resume")
+	}
+
+	in2, w2 := newTestInstance(t, cfg)
+	in2.SetDrained(t0, true)
+	in2.Start(t0)
+	expectLog(t, w2, "notify(INIT->BACKUP)") // not straight to master
 }

@@ -19,6 +19,7 @@ type Status struct {
 	Since               time.Time
 	Priority            uint8 // effective
 	ConfiguredPriority  uint8
+	Drained             bool
 	Master              netip.Addr // current master (our Source when we are master)
 	MasterPriority      uint8
 	MasterAdverInterval time.Duration
