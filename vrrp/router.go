@@ -290,6 +290,16 @@ func (r *Router) SetPrimaryAddr(a netip.Addr) {
 	}
 }
 
+// Reconfigure changes the settings that can change without restarting the
+// protocol (a config reload): preemption and its delay. Priority changes go
+// through PriorityChanged.
+func (r *Router) Reconfigure(preempt bool, preemptDelay time.Duration) {
+	r.cfg.Preempt, r.cfg.PreemptDelay = preempt, preemptDelay
+	if preemptDelay <= 0 {
+		r.preemptAt = time.Time{}
+	}
+}
+
 // State returns the current state.
 func (r *Router) State() State { return r.state }
 
@@ -411,11 +421,14 @@ func (r *Router) timer(now time.Time, t Timer) {
 	case t == AdverTimer && r.state == Master && !r.adverAt.IsZero() && !now.Before(r.adverAt):
 		// §6.4.3: send an advert, reset the Adver_Timer. The next deadline
 		// counts from the previous one, not from now, so a late wake-up does
-		// not make the advert stream drift; after a long stall, resync.
+		// not make the advert stream drift. After a stall longer than an
+		// interval the missed slots are skipped, not sent in a burst, and
+		// the stream keeps its phase.
 		r.emit(Action{Kind: ActSendAdvert, Priority: r.advertPriority()})
 		next := r.adverAt.Add(r.cfg.AdvertInterval)
 		if !next.After(now) {
-			next = now.Add(r.cfg.AdvertInterval)
+			missed := now.Sub(r.adverAt) / r.cfg.AdvertInterval
+			next = r.adverAt.Add((missed + 1) * r.cfg.AdvertInterval)
 		}
 		r.armAdver(next)
 	case t == MasterDownTimer && r.state == Backup && !r.downAt.IsZero() && !now.Before(r.downAt):

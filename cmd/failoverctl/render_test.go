@@ -37,7 +37,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 var (
-	now   = time.Date(2026, 11, 25, 14, 5, 0, 0, time.UTC)
+	now    = time.Date(2026, 11, 25, 14, 5, 0, 0, time.UTC)
 	became = now.Add(-3*time.Minute - 12*time.Second)
 )
 

@@ -57,7 +57,14 @@ Flags:
 		return 0
 	}
 
-	cfg, err := config.Load(*configPath)
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(*configPath)
+		if err != nil {
+			return nil, err
+		}
+		return cfg, cfg.CheckPrograms(os.Geteuid() == 0)
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "failoverd: invalid configuration:\n%v\n", err)
 		return 1
@@ -78,8 +85,18 @@ Flags:
 		log.Error("cannot start", "error", err)
 		return 1
 	}
+	d.Loader = load
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading the configuration")
+			d.Reload() // logs its own outcome
+		}
+	}()
 	log.Info("starting", "version", versionString(), "config", *configPath)
 	if err := d.Run(ctx); err != nil {
 		log.Error("failed", "error", err)

@@ -22,9 +22,11 @@ const DefaultPath = "/etc/failover/failover.toml"
 // Config is a fully validated configuration.
 type Config struct {
 	// Path is the file the config came from (the name given to Parse).
-	Path      string
-	Global    Global
-	Instances []Instance
+	Path         string
+	Global       Global
+	Instances    []Instance
+	TrackScripts []TrackScript // [[track_script]]
+	SyncGroups   []SyncGroup   // [[sync_group]]
 }
 
 // Global holds the daemon-wide settings of the [global] table.
@@ -65,6 +67,55 @@ type Instance struct {
 	GARPInterval time.Duration
 	// GARPRefresh re-announces the addresses this often while master; 0 is off.
 	GARPRefresh time.Duration
+	// Hooks run on this instance's transitions.
+	Hooks Hooks
+	// TrackScripts names [[track_script]] checks that affect this instance.
+	TrackScripts []string
+	// TrackInterfaces are links whose loss puts the instance in FAULT.
+	TrackInterfaces []string
+}
+
+// Hooks are the notify programs of an instance or sync group. Each is an
+// argv (no shell); nil means none.
+type Hooks struct {
+	Master, Backup, Fault, Stop []string // notify_master, notify_backup, notify_fault, notify_stop
+	// Notify is keepalived's generic hook, called with
+	// INSTANCE|GROUP <name> <MASTER|BACKUP|FAULT|STOP> <priority> appended.
+	Notify []string
+	// Timeout bounds each run; the process group is then terminated.
+	Timeout time.Duration
+}
+
+// All returns every configured hook argv, for checks that apply to each.
+func (h Hooks) All() [][]string {
+	var out [][]string
+	for _, argv := range [][]string{h.Master, h.Backup, h.Fault, h.Stop, h.Notify} {
+		if len(argv) > 0 {
+			out = append(out, argv)
+		}
+	}
+	return out
+}
+
+// TrackScript is a [[track_script]] health check.
+type TrackScript struct {
+	Name     string
+	Command  []string // argv; no shell unless the user writes one
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int // consecutive successes to count as up
+	Fall     int // consecutive failures to count as down
+	// Weight 0: failing puts the instance in FAULT. Otherwise keepalived's
+	// rule: a positive weight is added to the priority while the check
+	// succeeds, a negative one added while it fails.
+	Weight int
+}
+
+// SyncGroup is a [[sync_group]]: instances that move together.
+type SyncGroup struct {
+	Name      string
+	Instances []string
+	Hooks     Hooks
 }
 
 // Defaults of optional keys; the documentation and tests spell them out too.
@@ -77,12 +128,36 @@ const (
 	defaultAdvertInterval = time.Second
 	defaultGARPRepeat     = 3
 	defaultGARPInterval   = 100 * time.Millisecond
+	defaultHookTimeout    = 30 * time.Second
+	defaultCheckInterval  = time.Second
 )
 
 // IPv6 reports whether the instance's virtual addresses are IPv6, which
 // decides the advert family (IPv6 multicast, unsolicited NA instead of ARP).
 func (i *Instance) IPv6() bool {
 	return len(i.VirtualIPs) > 0 && i.VirtualIPs[0].Addr().Is6()
+}
+
+// TrackScript returns the check called name, or nil if there is none.
+func (c *Config) TrackScript(name string) *TrackScript {
+	for k := range c.TrackScripts {
+		if c.TrackScripts[k].Name == name {
+			return &c.TrackScripts[k]
+		}
+	}
+	return nil
+}
+
+// SyncGroupOf returns the sync group instance name belongs to, or nil.
+func (c *Config) SyncGroupOf(name string) *SyncGroup {
+	for k := range c.SyncGroups {
+		for _, n := range c.SyncGroups[k].Instances {
+			if n == name {
+				return &c.SyncGroups[k]
+			}
+		}
+	}
+	return nil
 }
 
 // Instance returns the instance called name, or nil if there is none.

@@ -130,6 +130,7 @@ virtual_ips = ["198.51.100.1/25"]
 				GARPRepeat:   0,
 				GARPInterval: time.Second,
 				GARPRefresh:  30 * time.Second,
+				Hooks:        Hooks{Timeout: 30 * time.Second},
 			},
 			{
 				Name:           "db.v6",
@@ -144,6 +145,7 @@ virtual_ips = ["198.51.100.1/25"]
 				ChecksumMode:   vrrp.ChecksumPseudoHeader,
 				GARPRepeat:     3,
 				GARPInterval:   100 * time.Millisecond,
+				Hooks:          Hooks{Timeout: 30 * time.Second},
 			},
 			{
 				Name:           "legacy",
@@ -158,6 +160,7 @@ virtual_ips = ["198.51.100.1/25"]
 				AuthPass:       "12345678",
 				GARPRepeat:     3,
 				GARPInterval:   100 * time.Millisecond,
+				Hooks:          Hooks{Timeout: 30 * time.Second},
 			},
 		},
 	}
@@ -201,6 +204,7 @@ func TestParseDefaults(t *testing.T) {
 			GARPRepeat:     3,
 			GARPInterval:   100 * time.Millisecond,
 			GARPRefresh:    0,
+			Hooks:          Hooks{Timeout: 30 * time.Second},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -582,6 +586,7 @@ func TestLoadExamples(t *testing.T) {
 		AuthPass:       "s3cret",
 		GARPRepeat:     3,
 		GARPInterval:   100 * time.Millisecond,
+		Hooks:          Hooks{Timeout: 30 * time.Second},
 	}
 	if len(c.Instances) != 1 || !reflect.DeepEqual(c.Instances[0], want) || c.Global.LogLevel != "debug" {
 		t.Errorf("%s:\n got %+v\nwant %+v", path, c, want)

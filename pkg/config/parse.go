@@ -25,6 +25,9 @@ type parser struct {
 	errs  errorList
 	order keyOrder
 
+	// References checked once every table is read.
+	trackRefs []trackRef
+
 	// State across instances, for the uniqueness rules.
 	names map[string]int        // instance name -> 1-based instance number
 	vips  map[netip.Addr]string // virtual address -> label of the instance using it
@@ -87,6 +90,10 @@ func (p *parser) parse(data []byte) *Config {
 		case "instance":
 			haveInstances = true
 			cfg.Instances = p.instances(top, v)
+		case "track_script":
+			cfg.TrackScripts = p.trackScripts(top, v)
+		case "sync_group":
+			cfg.SyncGroups = p.syncGroups(top, v)
 		default:
 			top.errorf("unknown key %q", toml.Key{k}.String())
 		}
@@ -94,6 +101,7 @@ func (p *parser) parse(data []byte) *Config {
 	if !haveInstances {
 		top.errorf("no [[instance]] table: at least one virtual router must be configured")
 	}
+	p.crossReferences(cfg)
 	return cfg
 }
 
@@ -165,8 +173,8 @@ func (p *parser) instances(top scope, v any) []Instance {
 		return nil
 	}
 	var hints [][]string
-	if len(p.order.instances) == len(tables) {
-		hints = p.order.instances
+	if len(p.order.tables["instance"]) == len(tables) {
+		hints = p.order.tables["instance"]
 	}
 	out := make([]Instance, 0, len(tables))
 	for i, t := range tables {
@@ -245,6 +253,7 @@ func (p *parser) instance(num int, t map[string]any, hint []string) Instance {
 			ChecksumMode:   vrrp.ChecksumPseudoHeader,
 			GARPRepeat:     defaultGARPRepeat,
 			GARPInterval:   defaultGARPInterval,
+			Hooks:          Hooks{Timeout: defaultHookTimeout},
 		},
 		seen:      map[string]bool{},
 		versionOK: true,
@@ -361,8 +370,17 @@ func (ip *instanceParser) key(k string, v any) {
 			return
 		}
 		in.GARPRefresh = d
+	case "track_scripts":
+		if names, ok := s.nameList(k, v); ok {
+			in.TrackScripts = names
+			ip.p.trackRefs = append(ip.p.trackRefs, trackRef{s, names})
+		}
+	case "track_interfaces":
+		in.TrackInterfaces = s.ifnameList(k, v)
 	default:
-		s.errorf("unknown key %q", toml.Key{"instance", k}.String())
+		if !s.hookKey(&in.Hooks, k, v) {
+			s.errorf("unknown key %q", toml.Key{"instance", k}.String())
+		}
 	}
 }
 
@@ -652,27 +670,30 @@ func checkGroup(s string) string {
 // file is decoded into have lost, so errors come out in file order.
 type keyOrder struct {
 	top, global []string
-	// instances has one list per [[instance]] header. It stays empty for
-	// the inline form (instance = [{...}]), whose keys cannot be told apart.
-	instances [][]string
+	// tables has, per array-of-tables key (instance, track_script,
+	// sync_group), one key list per [[header]]. It stays empty for the
+	// inline form (instance = [{...}]), whose keys cannot be told apart.
+	tables map[string][][]string
 }
 
+// arrayTables are the top-level keys written as [[arrays of tables]].
+var arrayTables = []string{"instance", "track_script", "sync_group"}
+
 func newKeyOrder(md toml.MetaData) keyOrder {
-	var o keyOrder
-	arrayOfTables := md.Type("instance") == "ArrayHash"
+	o := keyOrder{tables: map[string][][]string{}}
 	for _, k := range md.Keys() {
 		switch {
 		case len(k) == 0:
 		case len(k) == 1:
 			o.top = append(o.top, k[0])
-			if k[0] == "instance" && arrayOfTables {
-				o.instances = append(o.instances, nil)
+			if slices.Contains(arrayTables, k[0]) && md.Type(k[0]) == "ArrayHash" {
+				o.tables[k[0]] = append(o.tables[k[0]], nil)
 			}
 		case k[0] == "global":
 			o.global = append(o.global, k[1])
-		case k[0] == "instance" && len(o.instances) > 0:
-			last := &o.instances[len(o.instances)-1]
-			*last = append(*last, k[1])
+		case len(o.tables[k[0]]) > 0:
+			lists := o.tables[k[0]]
+			lists[len(lists)-1] = append(lists[len(lists)-1], k[1])
 		}
 	}
 	return o

@@ -131,6 +131,9 @@ func FromInstance(st instance.Status) InstanceStatus {
 	for _, t := range st.Transitions {
 		out.Transitions = append(out.Transitions, TransitionFrom(t))
 	}
+	for _, t := range st.Tracks {
+		out.Tracks = append(out.Tracks, TrackStatus{Name: t.Name, Kind: t.Kind, OK: t.OK, Weight: t.Weight, Detail: t.Detail})
+	}
 	return out
 }
 

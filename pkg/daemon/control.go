@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/failover-ha/failover/pkg/control"
 	"github.com/failover-ha/failover/pkg/instance"
@@ -47,9 +48,20 @@ func (b *bus) Subscribe() (<-chan control.Transition, func()) {
 
 // Status implements control.Backend.
 func (d *Daemon) Status() []control.InstanceStatus {
-	var out []control.InstanceStatus
-	for _, in := range d.current() {
-		out = append(out, control.FromInstance(in.Status()))
+	d.mu.Lock()
+	units := make([]*unit, 0, len(d.order))
+	for _, name := range d.order {
+		units = append(units, d.units[name])
+	}
+	d.mu.Unlock()
+	out := make([]control.InstanceStatus, 0, len(units))
+	for _, u := range units {
+		st := control.FromInstance(u.in.Status())
+		for _, r := range u.runner.Runs() {
+			st.Hooks = append(st.Hooks, control.HookStatus{Hook: r.Hook, State: r.State, Started: r.Started,
+				Duration: float64(r.Duration) / float64(time.Millisecond), Result: r.Result})
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -90,8 +102,3 @@ func (d *Daemon) setDrained(name string, drained bool) ([]string, error) {
 
 // Subscribe implements control.Backend.
 func (d *Daemon) Subscribe() (<-chan control.Transition, func()) { return d.events.Subscribe() }
-
-// Reload implements control.Backend.
-func (d *Daemon) Reload() (control.ReloadResponse, error) {
-	return control.ReloadResponse{}, fmt.Errorf("reload is not supported yet")
-}

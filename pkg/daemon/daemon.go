@@ -1,13 +1,17 @@
 // Package daemon wires failoverd together: one port (VRRP socket) per
-// interface and family, one instance per configured virtual router, and the
-// link watcher that tells both when interfaces change.
+// interface and family, one unit (instance, hook runner) per configured
+// virtual router, the track_script checkers, the sync groups, the link
+// watcher and the control API; and it applies configuration reloads.
 package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -15,21 +19,52 @@ import (
 	"github.com/failover-ha/failover/pkg/control"
 	"github.com/failover-ha/failover/pkg/instance"
 	"github.com/failover-ha/failover/pkg/netif"
+	"github.com/failover-ha/failover/pkg/notify"
+	"github.com/failover-ha/failover/pkg/track"
 )
 
 // Daemon runs every configured virtual router.
 type Daemon struct {
-	cfg *config.Config
-	log hclog.Logger
+	log    hclog.Logger
+	addrs  netif.Addresses
+	events bus
+	// Loader reads the configuration for a reload; failoverd sets it to
+	// load and check the file it started with.
+	Loader func() (*config.Config, error)
+	// OnChange, if set, is called (on its own goroutine, never inside an
+	// instance) after state changes and reloads: systemd's STATUS line.
+	OnChange func()
+	changes  changeSignal
 
-	addrs      netif.Addresses
+	reloadMu sync.Mutex // one reload at a time
+
+	mu         sync.Mutex // guards everything below
+	ctx        context.Context
+	cfg        *config.Config
 	ports      map[portKey]*port
 	announcers map[string]*netif.Announcer
-	events     bus
+	units      map[string]*unit // by instance name
+	order      []string         // instance names in config order
+	checkers   map[string]*checker
+	groups     map[string]*syncGroup
+	drained    map[string]bool // instances drained by the operator; kept across reloads
+}
 
-	mu        sync.Mutex // guards the fields below
-	instances []*instance.Instance
-	drained   map[string]bool // instances drained by the operator; kept across reloads
+// unit is one running instance with its hook runner.
+type unit struct {
+	cfg    config.Instance
+	in     *instance.Instance
+	runner *notify.Runner
+	port   *port
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// checker is one running track_script.
+type checker struct {
+	cfg    config.TrackScript
+	c      *track.Checker
+	cancel context.CancelFunc
 }
 
 // linkProbe reads real interfaces.
@@ -42,46 +77,37 @@ func (linkProbe) PrimaryAddress(ifname string, v6 bool, vips []netip.Prefix) (ne
 
 // New prepares a daemon for cfg; Run starts it.
 func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
-	d := &Daemon{
-		cfg:        cfg,
-		log:        log,
-		ports:      map[portKey]*port{},
-		announcers: map[string]*netif.Announcer{},
-		drained:    map[string]bool{},
-	}
 	for _, ic := range cfg.Instances {
-		key := portKey{ic.Interface, ic.IPv6()}
-		p := d.ports[key]
-		if p == nil {
-			p = newPort(key, log)
-			d.ports[key] = p
-		}
-		ann := d.announcers[ic.Interface]
-		if ann == nil {
-			ann = netif.NewAnnouncer(ic.Interface)
-			d.announcers[ic.Interface] = ann
-		}
-		in, err := instance.New(ic, instance.IO{Sender: p, Addresses: d.addrs, Announcer: ann, Link: linkProbe{},
-			Notifier: &d.events}, log)
-		if err != nil {
+		if _, err := instance.New(ic, instance.IO{}, nil); err != nil {
 			return nil, err
 		}
-		p.attach(in)
-		d.instances = append(d.instances, in)
 	}
-	return d, nil
+	return &Daemon{
+		log:        log,
+		cfg:        cfg,
+		ports:      map[portKey]*port{},
+		announcers: map[string]*netif.Announcer{},
+		units:      map[string]*unit{},
+		checkers:   map[string]*checker{},
+		groups:     map[string]*syncGroup{},
+		drained:    map[string]bool{},
+	}, nil
 }
 
-// current returns the running instances.
+// current returns the running instances in config order.
 func (d *Daemon) current() []*instance.Instance {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]*instance.Instance(nil), d.instances...)
+	out := make([]*instance.Instance, 0, len(d.order))
+	for _, name := range d.order {
+		out = append(out, d.units[name].in)
+	}
+	return out
 }
 
-// Run removes stale addresses, opens the sockets, runs every instance until
-// ctx ends, then shuts them down (masters resign and release their
-// addresses) and returns.
+// Run removes stale addresses, opens the sockets and the control socket,
+// runs every instance until ctx ends, then shuts them down (masters resign
+// and release their addresses), waits for the stop hooks and returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	api, err := control.Listen(d.cfg.Global.ControlSocket, d.cfg.Global.ControlSocketGroup, d)
 	if err != nil {
@@ -93,33 +119,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	defer api.Close()
-	d.removeStaleVIPs()
-	for _, p := range d.ports {
-		p.refresh()
-	}
-	defer func() {
-		for _, p := range d.ports {
-			p.close()
-		}
-		for _, a := range d.announcers {
-			a.Close()
-		}
-	}()
 
-	watchCtx, stopWatch := context.WithCancel(ctx)
+	runCtx, stopAll := context.WithCancel(context.Background())
+	defer stopAll()
+	if d.OnChange != nil {
+		d.changes.ch = make(chan struct{}, 1)
+		go func() {
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-d.changes.ch:
+					d.OnChange()
+				}
+			}
+		}()
+	}
+	d.mu.Lock()
+	d.ctx = runCtx
+	for _, ic := range d.cfg.Instances {
+		d.removeStaleVIPs(ic)
+	}
+	d.applyLocked(d.cfg)
+	d.mu.Unlock()
+
+	watchCtx, stopWatch := context.WithCancel(runCtx)
 	defer stopWatch()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- netif.WatchLinks(watchCtx, d.linkChanged) }()
 
-	var wg sync.WaitGroup
-	for _, in := range d.instances {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.Run(ctx)
-		}()
-	}
-	d.log.Info("failoverd running", "instances", len(d.instances), "control_socket", d.cfg.Global.ControlSocket)
+	d.log.Info("failoverd running", "instances", len(d.cfg.Instances), "control_socket", d.cfg.Global.ControlSocket)
 	select {
 	case <-ctx.Done():
 	case err := <-watchErr:
@@ -128,52 +157,346 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		<-ctx.Done()
 	}
-	wg.Wait()
+	d.shutdown()
 	d.log.Info("failoverd stopped")
 	return nil
 }
 
+// shutdown stops every instance (masters resign), then waits for hooks.
+func (d *Daemon) shutdown() {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.mu.Lock()
+	units := make([]*unit, 0, len(d.units))
+	for _, u := range d.units {
+		units = append(units, u)
+	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.stopUnit(u)
+		}()
+	}
+	wg.Wait()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, g := range d.groups {
+		g.runner.Close()
+	}
+	for _, c := range d.checkers {
+		c.cancel()
+	}
+	for _, p := range d.ports {
+		p.close()
+	}
+	for _, a := range d.announcers {
+		a.Close()
+	}
+}
+
+// applyLocked makes the running set match cfg: it starts, stops, restarts
+// or updates checkers, groups and instances. It returns what happened to
+// each instance. d.mu is held.
+func (d *Daemon) applyLocked(cfg *config.Config) control.ReloadResponse {
+	var res control.ReloadResponse
+	old := d.cfg
+	d.cfg = cfg
+
+	// Checkers: restart changed ones, stop removed, start new.
+	redefined := map[string]bool{}
+	for name, c := range d.checkers {
+		if nc := cfg.TrackScript(name); nc == nil || !equalTrack(*nc, c.cfg) {
+			c.cancel()
+			delete(d.checkers, name)
+			redefined[name] = true
+		}
+	}
+	for _, ts := range cfg.TrackScripts {
+		if _, ok := d.checkers[ts.Name]; !ok {
+			d.startChecker(ts)
+		}
+	}
+	// Groups are cheap: rebuild them, keeping the hook runner of one whose
+	// hooks did not change.
+	oldGroups := d.groups
+	d.groups = map[string]*syncGroup{}
+	for _, gc := range cfg.SyncGroups {
+		if g, ok := oldGroups[gc.Name]; ok && slices.Equal(g.cfg.Instances, gc.Instances) && equalHooks(g.cfg.Hooks, gc.Hooks) {
+			d.groups[gc.Name] = g
+			delete(oldGroups, gc.Name)
+			continue
+		}
+		d.groups[gc.Name] = newSyncGroup(d, gc, d.log)
+	}
+	for _, g := range oldGroups {
+		go g.runner.Close()
+	}
+
+	// Instances.
+	d.order = d.order[:0]
+	for _, ic := range cfg.Instances {
+		d.order = append(d.order, ic.Name)
+		u, ok := d.units[ic.Name]
+		switch {
+		case !ok:
+			if old != cfg {
+				d.removeStaleVIPs(ic)
+			}
+			d.units[ic.Name] = d.startUnit(ic)
+			res.Added = append(res.Added, ic.Name)
+		case instance.RestartReason(u.cfg, ic) != "":
+			d.log.Info("restarting instance for the new configuration", "instance", ic.Name, "why", instance.RestartReason(u.cfg, ic))
+			d.mu.Unlock()
+			d.stopUnit(u)
+			d.mu.Lock()
+			d.units[ic.Name] = d.startUnit(ic)
+			res.Changed = append(res.Changed, ic.Name)
+		default:
+			changed := !equalInstance(u.cfg, ic) || slices.ContainsFunc(ic.TrackScripts, func(n string) bool { return redefined[n] })
+			u.cfg = ic
+			u.runner.SetHooks(ic.Hooks)
+			if err := u.in.Update(context.Background(), ic, d.instanceIO(ic, u.runner)); err != nil {
+				d.log.Error("cannot update instance", "instance", ic.Name, "error", err)
+			}
+			if changed {
+				res.Changed = append(res.Changed, ic.Name)
+			} else {
+				res.Unchanged = append(res.Unchanged, ic.Name)
+			}
+		}
+	}
+	for name, u := range d.units {
+		if cfg.Instance(name) == nil {
+			d.log.Info("stopping removed instance", "instance", name)
+			delete(d.units, name)
+			delete(d.drained, name)
+			d.mu.Unlock()
+			d.stopUnit(u)
+			d.mu.Lock()
+			res.Removed = append(res.Removed, name)
+		}
+	}
+	// Groups learn their members and recompute their faults.
+	for _, g := range d.groups {
+		members := map[string]*instance.Instance{}
+		for _, name := range g.cfg.Instances {
+			if u := d.units[name]; u != nil {
+				members[name] = u.in
+			}
+		}
+		g.setMembers(members)
+	}
+	return res
+}
+
+func (d *Daemon) startChecker(ts config.TrackScript) {
+	ctx, cancel := context.WithCancel(d.ctx)
+	c := track.NewChecker(ts, d.log)
+	name := ts.Name
+	c.Subscribe(func() { d.trackChanged(name) })
+	d.checkers[name] = &checker{cfg: ts, c: c, cancel: cancel}
+	go c.Run(ctx)
+}
+
+// trackChanged tells every instance using the check to re-evaluate.
+func (d *Daemon) trackChanged(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range d.units {
+		if slices.Contains(u.cfg.TrackScripts, name) {
+			u.in.NotifyTrackChanged()
+		}
+	}
+}
+
+// instanceIO builds what an instance's loop may change on reload.
+func (d *Daemon) instanceIO(ic config.Instance, runner *notify.Runner) instance.IO {
+	io := instance.IO{Addresses: d.addrs, Link: linkProbe{}}
+	ns := notifiers{&d.events, runner}
+	if g := d.groupOf(ic.Name); g != nil {
+		ns = append(ns, g)
+		io.Group = g
+	}
+	ns = append(ns, &d.changes)
+	io.Notifier = ns
+	for _, name := range ic.TrackScripts {
+		if c := d.checkers[name]; c != nil {
+			io.Tracks = append(io.Tracks, c.c)
+		}
+	}
+	return io
+}
+
+func (d *Daemon) groupOf(instance string) *syncGroup {
+	for _, g := range d.groups {
+		if slices.Contains(g.cfg.Instances, instance) {
+			return g
+		}
+	}
+	return nil
+}
+
+// startUnit creates and runs an instance. d.mu is held.
+func (d *Daemon) startUnit(ic config.Instance) *unit {
+	key := portKey{ic.Interface, ic.IPv6()}
+	p := d.ports[key]
+	if p == nil {
+		p = newPort(key, d.log)
+		d.ports[key] = p
+		p.refresh()
+	}
+	ann := d.announcers[ic.Interface]
+	if ann == nil {
+		ann = netif.NewAnnouncer(ic.Interface)
+		d.announcers[ic.Interface] = ann
+	}
+	env := []string{"FAILOVER_INTERFACE=" + ic.Interface, fmt.Sprintf("FAILOVER_VRID=%d", ic.VRID)}
+	runner := notify.NewRunner(notify.Instance, ic.Name, ic.Hooks, env, d.log.With("instance", ic.Name))
+	io := d.instanceIO(ic, runner)
+	io.Sender, io.Announcer = p, ann
+	in, err := instance.New(ic, io, d.log)
+	if err != nil {
+		panic(fmt.Sprintf("instance %q passed validation but cannot start: %v", ic.Name, err))
+	}
+	if d.drained[ic.Name] {
+		in.SetDrained(time.Now(), true)
+	}
+	p.attach(in)
+	ctx, cancel := context.WithCancel(d.ctx)
+	u := &unit{cfg: ic, in: in, runner: runner, port: p, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		in.Run(ctx)
+	}()
+	return u
+}
+
+// stopUnit shuts an instance down (a master resigns and releases its
+// addresses) and waits for its hooks, notify_stop included.
+func (d *Daemon) stopUnit(u *unit) {
+	u.cancel()
+	<-u.done
+	u.port.detach(u.in)
+	u.runner.Close()
+}
+
 // linkChanged reopens sockets of recreated interfaces and tells the
-// instances on ifname ("" = all) to re-read their link.
+// instances on ifname ("" = all), or tracking it, to re-read their links.
 func (d *Daemon) linkChanged(ifname string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for key, p := range d.ports {
 		if ifname == "" || key.ifname == ifname {
 			p.refresh()
 		}
 	}
-	for _, in := range d.instances {
-		if ifname == "" || in.Config().Interface == ifname {
-			in.NotifyLinkChanged()
+	for _, u := range d.units {
+		if ifname == "" || u.cfg.Interface == ifname || slices.Contains(u.cfg.TrackInterfaces, ifname) {
+			u.in.NotifyLinkChanged()
 		}
 	}
 }
 
-// removeStaleVIPs removes every configured virtual address found on its
-// interface before any instance starts: a crashed failoverd (or an operator)
-// may have left it there, and a backup must not hold it.
-func (d *Daemon) removeStaleVIPs() {
-	for _, in := range d.instances {
-		ic := in.Config()
-		states, err := d.addrs.State(ic.Interface, ic.VirtualIPs)
-		if err != nil {
-			continue // interface missing: nothing to remove
+// removeStaleVIPs removes the instance's configured virtual addresses found
+// on its interface before it starts: a crashed failoverd (or an operator)
+// may have left them there, and a backup must not hold them.
+func (d *Daemon) removeStaleVIPs(ic config.Instance) {
+	states, err := d.addrs.State(ic.Interface, ic.VirtualIPs)
+	if err != nil {
+		return // interface missing: nothing to remove
+	}
+	var stale []netip.Prefix
+	for _, s := range states {
+		if !s.Present {
+			continue
 		}
-		var stale []netip.Prefix
-		for _, s := range states {
-			if !s.Present {
-				continue
-			}
-			stale = append(stale, s.Prefix)
-			if s.Ours {
-				d.log.Warn("removing stale virtual address left by a previous run", "instance", ic.Name, "address", s.Prefix)
-			} else {
-				d.log.Warn("removing configured virtual address found on the interface (not added by failoverd)", "instance", ic.Name, "address", s.Prefix)
-			}
-		}
-		if len(stale) > 0 {
-			if err := d.addrs.Remove(ic.Interface, stale); err != nil {
-				d.log.Error("cannot remove stale virtual addresses", "instance", ic.Name, "error", fmt.Errorf("%w", err))
-			}
+		stale = append(stale, s.Prefix)
+		if s.Ours {
+			d.log.Warn("removing stale virtual address left by a previous run", "instance", ic.Name, "address", s.Prefix)
+		} else {
+			d.log.Warn("removing configured virtual address found on the interface (not added by failoverd)", "instance", ic.Name, "address", s.Prefix)
 		}
 	}
+	if len(stale) > 0 {
+		if err := d.addrs.Remove(ic.Interface, stale); err != nil {
+			d.log.Error("cannot remove stale virtual addresses", "instance", ic.Name, "error", err)
+		}
+	}
+}
+
+// Reload implements control.Backend and SIGHUP: it loads the configuration
+// again and applies it. An invalid configuration is rejected and the running
+// one keeps going.
+func (d *Daemon) Reload() (control.ReloadResponse, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.Loader == nil {
+		return control.ReloadResponse{}, errors.New("reload is not available")
+	}
+	cfg, err := d.Loader()
+	if err != nil {
+		d.log.Error("reload rejected; the running configuration stays", "error", err)
+		return control.ReloadResponse{}, fmt.Errorf("reload rejected, the running configuration stays:\n%w", err)
+	}
+	d.mu.Lock()
+	if d.ctx == nil {
+		d.mu.Unlock()
+		return control.ReloadResponse{}, errors.New("not running")
+	}
+	old := d.cfg.Global
+	if cfg.Global.ControlSocket != old.ControlSocket || cfg.Global.ControlSocketGroup != old.ControlSocketGroup || cfg.Global.LogFormat != old.LogFormat {
+		d.log.Warn("control_socket, control_socket_group and log_format take effect at the next restart")
+		cfg.Global.ControlSocket, cfg.Global.ControlSocketGroup, cfg.Global.LogFormat = old.ControlSocket, old.ControlSocketGroup, old.LogFormat
+	}
+	d.log.SetLevel(hclog.LevelFromString(cfg.Global.LogLevel))
+	res := d.applyLocked(cfg)
+	d.mu.Unlock()
+	d.log.Info("configuration reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "unchanged", res.Unchanged)
+	d.changes.signal()
+	return res, nil
+}
+
+// changeSignal coalesces "something changed" notifications for OnChange.
+type changeSignal struct{ ch chan struct{} }
+
+func (c *changeSignal) Notify(instance.Transition) { c.signal() }
+
+func (c *changeSignal) signal() {
+	if c.ch == nil {
+		return
+	}
+	select {
+	case c.ch <- struct{}{}:
+	default:
+	}
+}
+
+// notifiers calls each notifier in turn.
+type notifiers []instance.Notifier
+
+func (ns notifiers) Notify(t instance.Transition) {
+	for _, n := range ns {
+		n.Notify(t)
+	}
+}
+
+func equalTrack(a, b config.TrackScript) bool {
+	return a.Name == b.Name && slices.Equal(a.Command, b.Command) && a.Interval == b.Interval && a.Timeout == b.Timeout &&
+		a.Rise == b.Rise && a.Fall == b.Fall && a.Weight == b.Weight
+}
+
+func equalHooks(a, b config.Hooks) bool {
+	return slices.Equal(a.Master, b.Master) && slices.Equal(a.Backup, b.Backup) && slices.Equal(a.Fault, b.Fault) &&
+		slices.Equal(a.Stop, b.Stop) && slices.Equal(a.Notify, b.Notify) && a.Timeout == b.Timeout
+}
+
+func equalInstance(a, b config.Instance) bool {
+	return instance.RestartReason(a, b) == "" && a.Priority == b.Priority && a.Preempt == b.Preempt &&
+		a.PreemptDelay == b.PreemptDelay && slices.Equal(a.VirtualIPs, b.VirtualIPs) &&
+		a.GARPRepeat == b.GARPRepeat && a.GARPInterval == b.GARPInterval && a.GARPRefresh == b.GARPRefresh &&
+		equalHooks(a.Hooks, b.Hooks) && slices.Equal(a.TrackScripts, b.TrackScripts) &&
+		slices.Equal(a.TrackInterfaces, b.TrackInterfaces)
 }

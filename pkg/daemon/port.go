@@ -63,6 +63,14 @@ func (p *port) attach(in *instance.Instance) {
 	p.byVRID.Store(&t)
 }
 
+func (p *port) detach(in *instance.Instance) {
+	t := *p.byVRID.Load()
+	if t[in.Config().VRID] == in {
+		t[in.Config().VRID] = nil
+	}
+	p.byVRID.Store(&t)
+}
+
 // refresh opens the socket if the interface exists and the socket is missing
 // or bound to a previous incarnation of the interface.
 func (p *port) refresh() {

@@ -10,7 +10,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -65,7 +67,9 @@ type IO struct {
 	Addresses Addresses
 	Announcer Announcer
 	Link      LinkProbe
-	Notifier  Notifier // optional
+	Notifier  Notifier        // optional
+	Tracks    []TrackedScript // optional: the instance's track_scripts
+	Group     GroupMember     // optional: the instance's sync group
 }
 
 // deadline slots of the single loop timer.
@@ -89,11 +93,18 @@ const (
 	inLinkChanged
 	inDrain
 	inResume
+	inTrackChanged
+	inGroupFault
+	inGroupHold
+	inUpdate
 )
 
 type input struct {
-	kind inputKind
-	ev   vrrp.Event
+	kind   inputKind
+	ev     vrrp.Event
+	reason string // inGroupFault: "" clears
+	on     bool   // inGroupHold
+	update *update
 }
 
 // Instance is one virtual router and its driver.
@@ -113,11 +124,16 @@ type Instance struct {
 	template      vrrp.Advert
 	buf           []byte
 	holdsVIPs     bool
-	drained       bool // wanted drain state; survives a restart of the machine
+	drained       bool   // drained by the operator; survives a restart of the machine
+	groupHeld     bool   // held back by the sync group (drained while it is)
+	groupFault    string // the sync group's fault; "" when none
+	ownFaulty     bool   // faults of our own (not the group's), as last reported
 	discardLogged map[vrrp.Discard]time.Time
 
-	inbox chan input
-	stats *Stats
+	inbox   chan input
+	stats   *Stats
+	rx      rxSettings
+	rxAddrs atomic.Pointer[[]netip.Addr] // the VIPs as the receive path compares them
 
 	mu      sync.Mutex // guards the fields below, read by status readers
 	status  Status
@@ -151,6 +167,9 @@ func New(cfg config.Instance, io IO, log hclog.Logger) (*Instance, error) {
 		in.template.AuthType = vrrp.AuthSimple
 		copy(in.template.AuthData[:], cfg.AuthPass)
 	}
+	in.rx = rxSettings{version: cfg.Version, authType: in.template.AuthType, authData: in.template.AuthData, peers: cfg.UnicastPeers}
+	addrs := slices.Clone(in.template.Addrs)
+	in.rxAddrs.Store(&addrs)
 	in.dsts = cfg.UnicastPeers
 	if len(in.dsts) == 0 {
 		in.dsts = []netip.Addr{vrrp.MulticastIPv4}
@@ -166,8 +185,12 @@ func New(cfg config.Instance, io IO, log hclog.Logger) (*Instance, error) {
 // Name returns the instance name.
 func (in *Instance) Name() string { return in.cfg.Name }
 
-// Config returns the instance's configuration.
-func (in *Instance) Config() config.Instance { return in.cfg }
+// Config returns the instance's configuration; safe from any goroutine.
+func (in *Instance) Config() config.Instance {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.cfg
+}
 
 // Stats returns the instance's counters.
 func (in *Instance) Stats() *Stats { return in.stats }
@@ -210,6 +233,14 @@ func (in *Instance) handleInput(now time.Time, msg input) {
 		in.SetDrained(now, true)
 	case inResume:
 		in.SetDrained(now, false)
+	case inTrackChanged:
+		in.evaluate(now, "tracking changed")
+	case inGroupFault:
+		in.setGroupFault(now, msg.reason)
+	case inGroupHold:
+		in.setGroupHold(now, msg.on)
+	case inUpdate:
+		in.applyUpdate(now, msg.update)
 	}
 }
 
@@ -237,17 +268,23 @@ func (in *Instance) Resume() bool { return in.post(input{kind: inResume}) }
 // applies from the start.
 func (in *Instance) SetDrained(now time.Time, drained bool) {
 	in.drained = drained
+	in.applyDrain(now, "operator")
+}
+
+// applyDrain drains the machine while the operator or the sync group wants it.
+func (in *Instance) applyDrain(now time.Time, by string) {
+	want := in.drained || in.groupHeld
 	if in.router == nil {
 		in.mu.Lock()
-		in.status.Drained = drained
+		in.status.Drained = want
 		in.mu.Unlock()
 		return
 	}
-	if drained && !in.router.Drained() {
-		in.log.Info("draining: advertising priority 0 until another router takes over", "state", in.router.State())
+	if want && !in.router.Drained() {
+		in.log.Info("draining: advertising priority 0 until another router takes over", "by", by, "state", in.router.State())
 		in.apply(now, in.router.Handle(now, vrrp.Drain()))
-	} else if !drained && in.router.Drained() {
-		in.log.Info("resuming: competing with priority again", "priority", in.router.Priority())
+	} else if !want && in.router.Drained() {
+		in.log.Info("resuming: competing with priority again", "by", by, "priority", in.router.Priority())
 		in.apply(now, in.router.Handle(now, vrrp.Resume()))
 	}
 }
@@ -267,7 +304,7 @@ func (in *Instance) Start(now time.Time) {
 	}
 	in.router = r
 	in.started = true
-	if in.drained {
+	if in.drained || in.groupHeld {
 		r.Handle(now, vrrp.Drain())
 	}
 	in.LinkChanged(now)
@@ -278,60 +315,6 @@ func (in *Instance) placeholderAddr() netip.Addr {
 		return netip.IPv6Unspecified()
 	}
 	return netip.IPv4Unspecified()
-}
-
-// LinkChanged re-reads the interface: a missing or down link, or one without
-// a usable source address, is a fault; when the last fault ends the protocol
-// starts again from Backup.
-func (in *Instance) LinkChanged(now time.Time) {
-	if !in.started {
-		return
-	}
-	st := in.io.Link.Link(in.cfg.Interface)
-	if !st.Exists || !st.Up {
-		in.faults["link"] = st.String()
-		in.reconcile(now, st.String())
-		return
-	}
-	delete(in.faults, "link")
-	src, err := in.io.Link.PrimaryAddress(in.cfg.Interface, in.cfg.IPv6(), in.cfg.VirtualIPs)
-	if err != nil {
-		in.faults["address"] = err.Error()
-		in.reconcile(now, err.Error())
-		return
-	}
-	delete(in.faults, "address")
-	if src != in.src {
-		if in.src.IsValid() {
-			in.log.Info("source address changed", "old", in.src, "new", src)
-		}
-		in.src = src
-		in.router.SetPrimaryAddr(src)
-		in.mu.Lock()
-		in.status.Source = src
-		in.mu.Unlock()
-	}
-	in.reconcile(now, st.String())
-}
-
-// reconcile moves the machine into or out of Fault to match in.faults.
-func (in *Instance) reconcile(now time.Time, why string) {
-	var fs []string
-	for _, r := range in.faults {
-		fs = append(fs, r)
-	}
-	in.mu.Lock()
-	in.status.Faults = fs
-	in.mu.Unlock()
-	state := in.router.State()
-	switch {
-	case len(fs) > 0 && state != vrrp.Fault:
-		in.apply(now, in.router.Handle(now, vrrp.FaultDetected(why)))
-	case len(fs) == 0 && state == vrrp.Fault:
-		in.apply(now, in.router.Handle(now, vrrp.FaultCleared(why)))
-	case len(fs) == 0 && state == vrrp.Initialize:
-		in.apply(now, in.router.Handle(now, vrrp.Startup()))
-	}
 }
 
 // HandleAdvert feeds a validated advert to the machine.

@@ -365,3 +365,117 @@ func TestDrainAndResume(t *testing.T) {
 	in2.Start(t0)
 	expectLog(t, w2, "notify(INIT->BACKUP)") // not straight to master
 }
+
+type fakeScript struct {
+	name   string
+	weight int
+	ok     bool
+}
+
+func (f *fakeScript) Name() string                 { return f.name }
+func (f *fakeScript) Weight() int                  { return f.weight }
+func (f *fakeScript) State() (ok bool, det string) { return f.ok, "exit 1" }
+
+type groupLog struct{ calls []string }
+
+func (g *groupLog) OwnFaultChanged(name string, faulty bool) {
+	g.calls = append(g.calls, fmt.Sprintf("%s:%v", name, faulty))
+}
+
+// A failing weight-0 check is a FAULT; a weighted one lowers the priority
+// the adverts carry; both recover.
+func TestTrackScripts(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	hard := &fakeScript{name: "nginx", ok: true}
+	soft := &fakeScript{name: "load", weight: -60, ok: true}
+	w := &world{up: true, srcAddr: src}
+	grp := &groupLog{}
+	in, err := New(cfg, IO{Sender: w, Addresses: w, Announcer: w, Link: w, Notifier: w, Tracks: []TrackedScript{hard, soft}, Group: grp}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Start(t0)
+	w.take()
+
+	soft.ok = false
+	in.evaluate(t0.Add(time.Second), "tracking changed")
+	if st := in.Status(); st.Priority != 195 || st.State != vrrp.Master {
+		t.Errorf("weighted failure: priority %d state %v", st.Priority, st.State)
+	}
+	advanceTo(in, t0.Add(1500*time.Millisecond))
+	expectLog(t, w, "announce announce announce send(195)->224.0.0.18") // the burst, then an advert carrying it
+
+	hard.ok = false
+	in.evaluate(t0.Add(2*time.Second), "tracking changed")
+	expectLog(t, w, "send(0)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->FAULT)")
+	st := in.Status()
+	if st.State != vrrp.Fault || len(st.Faults) != 1 || st.Faults[0] != "check nginx failing" || len(st.Tracks) != 2 {
+		t.Errorf("status %v %v %v", st.State, st.Faults, st.Tracks)
+	}
+	hard.ok, soft.ok = true, true
+	in.evaluate(t0.Add(3*time.Second), "tracking changed")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->224.0.0.18 notify(FAULT->MASTER)")
+	if got := strings.Join(grp.calls, " "); got != "web:true web:false" {
+		t.Errorf("own-fault reports %q", got)
+	}
+}
+
+// A tracked interface going down is a FAULT like the instance's own link.
+type linkWorld struct {
+	*world
+	eth1Up bool
+}
+
+func (l *linkWorld) Link(name string) netif.LinkState {
+	if name == "eth1" {
+		return netif.LinkState{Name: name, Exists: true, Up: l.eth1Up}
+	}
+	return l.world.Link(name)
+}
+
+func TestTrackInterface(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	cfg.TrackInterfaces = []string{"eth1"}
+	w := &world{up: true, srcAddr: src}
+	lw := &linkWorld{world: w, eth1Up: true}
+	in, err := New(cfg, IO{Sender: w, Addresses: w, Announcer: w, Link: lw, Notifier: w}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Start(t0)
+	w.take()
+	lw.eth1Up = false
+	in.LinkChanged(t0.Add(time.Second))
+	expectLog(t, w, "send(0)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->FAULT)")
+	if f := in.Status().Faults; len(f) != 1 || f[0] != "tracked interface eth1 failing" {
+		t.Errorf("faults %v", f)
+	}
+}
+
+// The sync group can put an instance in FAULT and hold it back; a group
+// fault is not reported back as the instance's own.
+func TestGroupFaultAndHold(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	w := &world{up: true, srcAddr: src}
+	grp := &groupLog{}
+	in, _ := New(cfg, IO{Sender: w, Addresses: w, Announcer: w, Link: w, Notifier: w, Group: grp}, nil)
+	in.Start(t0)
+	w.take()
+	in.setGroupFault(t0.Add(time.Second), "sync group app: db in FAULT")
+	expectLog(t, w, "send(0)->224.0.0.18 remove[192.0.2.100/24] notify(MASTER->FAULT)")
+	in.setGroupFault(t0.Add(2*time.Second), "")
+	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->224.0.0.18 notify(FAULT->MASTER)")
+	if len(grp.calls) != 0 {
+		t.Errorf("group fault reported as own: %v", grp.calls)
+	}
+	in.setGroupHold(t0.Add(3*time.Second), true)
+	expectLog(t, w, "send(0)->224.0.0.18")
+	if st := in.Status(); !st.GroupHeld || !st.Drained {
+		t.Errorf("held: %+v", st)
+	}
+	in.setGroupHold(t0.Add(4*time.Second), false)
+	expectLog(t, w, "send(255)->224.0.0.18")
+}

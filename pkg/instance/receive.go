@@ -25,22 +25,23 @@ func (in *Instance) Drop(r DropReason) { in.stats.drop(r) }
 
 // Receive runs the per-instance receive checks of RFC 9568 §7.1 / RFC 3768
 // §7.1 on a decoded advert for this VRID and, if it passes, queues it for
-// the machine. It is called on the interface's receive goroutine and only
-// reads configuration that never changes for an Instance.
+// the machine. It is called on the interface's receive goroutine, so it
+// reads only in.rx (settings that restart the instance when they change) and
+// the address list, which a reload may swap.
 func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 	switch {
-	case a.Version != in.cfg.Version:
+	case a.Version != in.rx.version:
 		in.stats.drop(DropVersionMismatch)
 		return
 	case a.Version == 2 && !in.authMatches(a):
 		in.stats.drop(DropAuth)
 		return
-	case len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, p.Src):
+	case len(in.rx.peers) > 0 && !slices.Contains(in.rx.peers, p.Src):
 		in.stats.drop(DropUnknownPeer)
 		return
 	}
 	// RFC 9568 §7.1: an address list that differs is logged, not dropped.
-	if !sameAddrs(a.Addrs, in.template.Addrs) {
+	if !sameAddrs(a.Addrs, *in.rxAddrs.Load()) {
 		in.stats.AddrListMismatch.Add(1)
 	}
 	if a.Version == 3 && p.Src.Is4() {
@@ -62,10 +63,16 @@ func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 }
 
 func (in *Instance) authMatches(a *vrrp.Advert) bool {
-	if in.cfg.AuthPass == "" {
-		return a.AuthType == vrrp.AuthNone
-	}
-	return a.AuthType == vrrp.AuthSimple && a.AuthData == in.template.AuthData
+	return a.AuthType == in.rx.authType && (a.AuthType == vrrp.AuthNone || a.AuthData == in.rx.authData)
+}
+
+// rxSettings are what the receive path checks. They never change for an
+// Instance: a reload that changes them restarts it.
+type rxSettings struct {
+	version  uint8
+	authType uint8
+	authData [8]byte
+	peers    []netip.Addr
 }
 
 // sameAddrs compares address lists as sets (order is not significant).

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/failover-ha/failover/pkg/track"
 	"github.com/failover-ha/failover/vrrp"
 )
 
@@ -19,13 +20,15 @@ type Status struct {
 	Since               time.Time
 	Priority            uint8 // effective
 	ConfiguredPriority  uint8
-	Drained             bool
+	Drained             bool       // by the operator or the sync group
+	GroupHeld           bool       // held back by the sync group
 	Master              netip.Addr // current master (our Source when we are master)
 	MasterPriority      uint8
 	MasterAdverInterval time.Duration
 	Source              netip.Addr
 	VIPs                []netip.Prefix
 	Faults              []string
+	Tracks              []track.Input
 	Transitions         []Transition // most recent last
 	Peers               []Peer
 	Counters            Counters
@@ -36,6 +39,7 @@ func (in *Instance) Status() Status {
 	in.mu.Lock()
 	st := in.status
 	st.Faults = slices.Clone(st.Faults)
+	st.Tracks = slices.Clone(st.Tracks)
 	st.Transitions = slices.Clone(in.history)
 	for _, p := range in.peers {
 		st.Peers = append(st.Peers, *p)
