@@ -88,15 +88,22 @@ Flags:
 	d.Loader = load
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	sd := systemdNotifier(log, d)
+	d.OnReady = sd.ready
+	d.OnChange = sd.status
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			log.Info("SIGHUP: reloading the configuration")
+			sd.send("RELOADING=1")
 			d.Reload() // logs its own outcome
+			sd.send("READY=1")
 		}
 	}()
+	go sd.watchdog(ctx)
+	defer sd.send("STOPPING=1")
 	log.Info("starting", "version", versionString(), "config", *configPath)
 	if err := d.Run(ctx); err != nil {
 		log.Error("failed", "error", err)

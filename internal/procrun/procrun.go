@@ -80,6 +80,22 @@ func markInheritedCloexec() {
 	}
 }
 
+// Environ is the daemon's environment without systemd's protocol
+// variables: a hook must not be able to notify or feed the watchdog on
+// failoverd's behalf.
+func Environ() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
 // Run runs spec to completion. Cancelling ctx terminates the group like a
 // timeout does.
 func Run(ctx context.Context, spec Spec) Result {

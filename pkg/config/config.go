@@ -35,6 +35,7 @@ type Global struct {
 	LogFormat          string // log_format: text or json
 	ControlSocket      string // control_socket: absolute path of the control API's unix socket
 	ControlSocketGroup string // control_socket_group: group name or numeric gid; "" leaves the group alone
+	MetricsListen      string // metrics_listen: host:port of the Prometheus endpoint; "" = off
 }
 
 // Instance is one virtual router, an [[instance]] table.

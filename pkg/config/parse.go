@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,6 +150,16 @@ func (p *parser) global(g *Global, t map[string]any) {
 				continue
 			}
 			g.ControlSocketGroup = str
+		case "metrics_listen":
+			str, ok := s.str(k, v)
+			if !ok {
+				continue
+			}
+			if msg := checkListen(str); msg != "" {
+				s.keyErrorf(k, v, "%s", msg)
+				continue
+			}
+			g.MetricsListen = str
 		default:
 			s.errorf("unknown key %q", toml.Key{"global", k}.String())
 		}
@@ -818,4 +830,25 @@ func quoteList(l []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(q, ", ")
+}
+
+// checkListen validates a host:port listen address ("" is off).
+func checkListen(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return `must be host:port, e.g. "127.0.0.1:9650" or "[::1]:9650" (an empty host listens on every address)`
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "port must be 1-65535"
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+			return fmt.Sprintf("host %q must be an IP address (or localhost)", host)
+		}
+	}
+	return ""
 }

@@ -172,3 +172,18 @@ func TestCheckPrograms(t *testing.T) {
 		t.Errorf("root-owned file in a sticky directory: %v", err)
 	}
 }
+
+func TestMetricsListen(t *testing.T) {
+	base := "[[instance]]\nname = \"web\"\ninterface = \"eth0\"\nvrid = 51\nvirtual_ips = [\"192.0.2.100/24\"]\n"
+	for _, good := range []string{"127.0.0.1:9650", "[::1]:9650", ":9650", "localhost:9650"} {
+		c, err := Parse([]byte("[global]\nmetrics_listen = \""+good+"\"\n"+base), "f.toml")
+		if err != nil || c.Global.MetricsListen != good {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"9650", "127.0.0.1:0", "127.0.0.1:http", "example.com:9650"} {
+		if _, err := Parse([]byte("[global]\nmetrics_listen = \""+bad+"\"\n"+base), "f.toml"); err == nil || !strings.Contains(err.Error(), "global: metrics_listen = \""+bad+"\"") {
+			t.Errorf("%s accepted or badly reported: %v", bad, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/failover-ha/failover/pkg/config"
 	"github.com/failover-ha/failover/pkg/control"
 	"github.com/failover-ha/failover/pkg/instance"
+	"github.com/failover-ha/failover/pkg/metrics"
 	"github.com/failover-ha/failover/pkg/netif"
 	"github.com/failover-ha/failover/pkg/notify"
 	"github.com/failover-ha/failover/pkg/track"
@@ -35,6 +37,9 @@ type Daemon struct {
 	// instance) after state changes and reloads: systemd's STATUS line.
 	OnChange func()
 	changes  changeSignal
+	// OnReady, if set, is called once the sockets are open and every
+	// instance has started (systemd's READY=1).
+	OnReady func()
 
 	reloadMu sync.Mutex // one reload at a time
 
@@ -119,6 +124,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	defer api.Close()
+	if addr := d.cfg.Global.MetricsListen; addr != "" {
+		m, err := metrics.Listen(addr, d.Status)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := m.Serve(); err != nil {
+				d.log.Error("metrics endpoint failed", "error", err)
+			}
+		}()
+		defer m.Close()
+	}
 
 	runCtx, stopAll := context.WithCancel(context.Background())
 	defer stopAll()
@@ -149,6 +166,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { watchErr <- netif.WatchLinks(watchCtx, d.linkChanged) }()
 
 	d.log.Info("failoverd running", "instances", len(d.cfg.Instances), "control_socket", d.cfg.Global.ControlSocket)
+	if d.OnReady != nil {
+		d.OnReady()
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-watchErr:
@@ -447,9 +467,11 @@ func (d *Daemon) Reload() (control.ReloadResponse, error) {
 		return control.ReloadResponse{}, errors.New("not running")
 	}
 	old := d.cfg.Global
-	if cfg.Global.ControlSocket != old.ControlSocket || cfg.Global.ControlSocketGroup != old.ControlSocketGroup || cfg.Global.LogFormat != old.LogFormat {
-		d.log.Warn("control_socket, control_socket_group and log_format take effect at the next restart")
-		cfg.Global.ControlSocket, cfg.Global.ControlSocketGroup, cfg.Global.LogFormat = old.ControlSocket, old.ControlSocketGroup, old.LogFormat
+	if cfg.Global.ControlSocket != old.ControlSocket || cfg.Global.ControlSocketGroup != old.ControlSocketGroup ||
+		cfg.Global.LogFormat != old.LogFormat || cfg.Global.MetricsListen != old.MetricsListen {
+		d.log.Warn("control_socket, control_socket_group, log_format and metrics_listen take effect at the next restart")
+		cfg.Global.ControlSocket, cfg.Global.ControlSocketGroup = old.ControlSocket, old.ControlSocketGroup
+		cfg.Global.LogFormat, cfg.Global.MetricsListen = old.LogFormat, old.MetricsListen
 	}
 	d.log.SetLevel(hclog.LevelFromString(cfg.Global.LogLevel))
 	res := d.applyLocked(cfg)
@@ -457,6 +479,41 @@ func (d *Daemon) Reload() (control.ReloadResponse, error) {
 	d.log.Info("configuration reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "unchanged", res.Unchanged)
 	d.changes.signal()
 	return res, nil
+}
+
+// Alive reports whether every instance loop answers within timeout.
+func (d *Daemon) Alive(timeout time.Duration) bool {
+	for _, in := range d.current() {
+		if !in.Alive(timeout) {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary is a one-line state summary, e.g. "2 master, 1 backup".
+func (d *Daemon) Summary() string {
+	counts := map[string]int{}
+	drained := 0
+	for _, st := range d.Status() {
+		counts[st.State]++
+		if st.Drained {
+			drained++
+		}
+	}
+	var parts []string
+	for _, s := range []string{"MASTER", "BACKUP", "FAULT", "INIT"} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], strings.ToLower(s)))
+		}
+	}
+	if drained > 0 {
+		parts = append(parts, fmt.Sprintf("%d drained", drained))
+	}
+	if len(parts) == 0 {
+		return "no instances"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // changeSignal coalesces "something changed" notifications for OnChange.

@@ -97,6 +97,7 @@ const (
 	inGroupFault
 	inGroupHold
 	inUpdate
+	inPing
 )
 
 type input struct {
@@ -105,6 +106,7 @@ type input struct {
 	reason string // inGroupFault: "" clears
 	on     bool   // inGroupHold
 	update *update
+	pong   chan struct{}
 }
 
 // Instance is one virtual router and its driver.
@@ -241,6 +243,8 @@ func (in *Instance) handleInput(now time.Time, msg input) {
 		in.setGroupHold(now, msg.on)
 	case inUpdate:
 		in.applyUpdate(now, msg.update)
+	case inPing:
+		close(msg.pong)
 	}
 }
 
@@ -256,6 +260,25 @@ func (in *Instance) post(msg input) bool {
 
 // NotifyLinkChanged tells the loop to re-read its interface state.
 func (in *Instance) NotifyLinkChanged() { in.post(input{kind: inLinkChanged}) }
+
+// Alive reports whether the loop answers within timeout: the watchdog's
+// evidence that the instance is not stuck.
+func (in *Instance) Alive(timeout time.Duration) bool {
+	pong := make(chan struct{})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case in.inbox <- input{kind: inPing, pong: pong}:
+	case <-t.C:
+		return false
+	}
+	select {
+	case <-pong:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // Drain asks the loop to hand mastership over (see vrrp.Drain). It returns
 // false if the loop's queue is full.

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -241,7 +240,7 @@ func (r *Runner) env(ev Event) []string {
 	for i, v := range ev.VIPs {
 		vips[i] = v.String()
 	}
-	env := append(os.Environ(),
+	env := append(procrun.Environ(),
 		"FAILOVER_TYPE="+string(r.kind),
 		"FAILOVER_NAME="+r.name,
 		"FAILOVER_STATE="+ev.State,

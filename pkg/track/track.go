@@ -8,7 +8,6 @@ package track
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -143,7 +142,7 @@ func (c *Checker) Run(ctx context.Context) {
 func (c *Checker) check(ctx context.Context) {
 	res := procrun.Run(ctx, procrun.Spec{
 		Argv:    c.cfg.Command,
-		Env:     append(os.Environ(), "FAILOVER_TRACK_SCRIPT="+c.cfg.Name),
+		Env:     append(procrun.Environ(), "FAILOVER_TRACK_SCRIPT="+c.cfg.Name),
 		Timeout: c.cfg.Timeout,
 		Line: func(stream, line string) {
 			c.log.Debug("check output", "stream", stream, "line", line)
