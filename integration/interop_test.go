@@ -120,12 +120,17 @@ func (ix *interop) advertMAC(h *lab.Host, mark int) string {
 	return "nowhere"
 }
 
-// checksumNote says which checksum form VRRPv3 IPv4 adverts use.
+// checksumNote gives the IP TOS of adverts and, for VRRPv3 over IPv4, the
+// checksum form.
 func checksumNote(ads []timedAdvert) string {
-	if len(ads) == 0 || ads[0].a.Version != 3 {
+	if len(ads) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", %s checksum", ads[0].a.ChecksumMode)
+	note := fmt.Sprintf(", TOS %#02x", ads[0].ip.TOS)
+	if ads[0].a.Version == 3 {
+		note += fmt.Sprintf(", %s checksum", ads[0].a.ChecksumMode)
+	}
+	return note
 }
 
 // Higher priority wins (RFC 9568 §6.4.2-§6.4.3): the priority-200 router on
@@ -440,4 +445,33 @@ func TestInteropV2IntervalMismatch(t *testing.T) {
 		t.Errorf("an advert with a mismatched interval was accepted")
 	}
 	t.Logf("both master, as RFC 3768 §7.1 makes them; failoverd logged %q; keepalived logged %q", ours, theirs)
+}
+
+// RFC 9568 §7.1 lets a receiver check the advert's address list and log a
+// mismatch; failoverd counts it and carries on. keepalived 2.2.7 drops such
+// adverts (vrrp_check_packet, unless vrrp_skip_check_adv_addr and the same
+// master as before). A keepalived master at priority 100 with one address
+// and failoverd at 200 with two: failoverd preempts, keepalived never hears
+// it and stays master too. Documented as a configuration that must be
+// avoided; the test pins the behaviour down.
+func TestInteropKeepalivedAddressListMismatch(t *testing.T) {
+	requireKeepalived(t)
+	ix := newInterop(t, 2)
+	h1, h2 := ix.host("h1"), ix.host("h2")
+	ix.start(h1, peer{impl: implKeepalived, priority: 100, version: 3, interval: interval})
+	ix.waitSoleServer(h1, electionTimeout(3))
+	ix.start(h2, peer{impl: implFailoverd, priority: 200, version: 3, interval: interval,
+		vips: []string{"192.0.2.100/24", "192.0.2.101/24"}})
+	const dropped = "(web) received an unexpected ip number count 2, expected 1!"
+	ix.waitFor("both to serve the VIP", 2*time.Second, func() bool {
+		return len(ix.servers()) == 2 && strings.Contains(ix.log(h1), dropped)
+	})
+	mark := ix.cap.Mark()
+	time.Sleep(5 * interval)
+	if s := ix.servers(); len(s) != 2 {
+		t.Errorf("hosts serving %v: %v, want both (keepalived ignores failoverd)", vip4, s)
+	}
+	garps := ix.announcesSince(mark, h2)
+	t.Logf("keepalived logs %q and stays master; failoverd, hearing a lower-priority master, re-announced %d times in %v",
+		dropped, garps, 5*interval)
 }

@@ -54,6 +54,9 @@ type peer struct {
 	// advert when yielding to a higher-priority (or equal, higher-address)
 	// master, as failoverd always sends.
 	kaYieldAdvert bool
+	// vips are failoverd's or keepalived's virtual addresses if not just
+	// vip4/24.
+	vips []string
 }
 
 // interop is a cluster whose hosts may run keepalived or FRR instead of
@@ -96,6 +99,7 @@ func (ix *interop) start(h *lab.Host, p peer) {
 		if p.noPreempt {
 			o.preempt = boolp(false)
 		}
+		o.vips = p.vips
 		ix.cluster.start(h, o)
 	case implKeepalived:
 		ix.startKeepalived(h, p)
@@ -167,6 +171,10 @@ func (ix *interop) startKeepalived(h *lab.Host, p peer) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		ix.t.Fatal(err)
 	}
+	vips := p.vips
+	if len(vips) == 0 {
+		vips = []string{vip4.String() + "/24"}
+	}
 	conf := filepath.Join(dir, "keepalived.conf")
 	render(ix.t, "testdata/keepalived/keepalived.conf.tmpl", conf, map[string]any{
 		"RouterID":  h.Name,
@@ -178,7 +186,7 @@ func (ix *interop) startKeepalived(h *lab.Host, p peer) {
 		"AdvertInt": strconv.FormatFloat(p.interval.Seconds(), 'f', -1, 64),
 		"NoPreempt": p.noPreempt,
 		"YieldAdv":  p.kaYieldAdvert,
-		"VIPs":      []string{vip4.String() + "/24"},
+		"VIPs":      vips,
 	})
 	// keepalived ignores what it cannot parse; a broken template must fail.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
