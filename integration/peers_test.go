@@ -127,9 +127,19 @@ func render(t *testing.T, tmpl, dst string, data any) {
 	}
 }
 
+// skipShort skips the interop tests under go test -short (make test-unit):
+// they take a minute and depend on other programs.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interoperability test: not in -short mode")
+	}
+}
+
 // requireKeepalived skips the test when keepalived is not installed.
 func requireKeepalived(t *testing.T) {
 	t.Helper()
+	skipShort(t)
 	if _, err := exec.LookPath("keepalived"); err != nil {
 		t.Skip("keepalived is not installed (apt-get install keepalived; .ci/run installs it)")
 	}
@@ -214,6 +224,7 @@ func (ix *interop) startKeepalived(h *lab.Host, p peer) {
 // missing.
 func requireFRR(t *testing.T) {
 	t.Helper()
+	skipShort(t)
 	for _, d := range []string{"zebra", "vrrpd"} {
 		if _, err := os.Stat(filepath.Join(frrDir, d)); err != nil {
 			t.Skipf("FRR is not installed: no %s (apt-get install frr; .ci/run installs it)", filepath.Join(frrDir, d))

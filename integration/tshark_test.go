@@ -83,6 +83,7 @@ func dissect(t *testing.T, pcap string, opts ...string) []dissected {
 // their adverts, then the priority-0 adverts of SIGTERM, and checks every
 // one as tshark dissects it.
 func TestTsharkDissectsAdverts(t *testing.T) {
+	skipShort(t)
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark is not installed (apt-get install tshark; .ci/run installs it)")
 	}
