@@ -89,10 +89,23 @@ func newInterop(t *testing.T, hosts int) *interop {
 // interopVRID is the virtual router of every interop test.
 const interopVRID = 51
 
-// start runs p on h.
+// start runs p on h and returns once it has entered Backup, its
+// Master_Down_Timer running: scenarios start the intended master first, and
+// its shorter timer must not be overtaken by a backup whose implementation
+// happens to start faster.
 func (ix *interop) start(h *lab.Host, p peer) {
 	ix.t.Helper()
 	ix.impls[h.Name] = p.impl
+	if p.impl != implFRR { // startFRR waits itself
+		marker := "state INIT -> BACKUP"
+		if p.impl == implKeepalived {
+			marker = "Entering BACKUP STATE (init)"
+		}
+		before := strings.Count(ix.log(h), marker)
+		defer ix.waitFor(fmt.Sprintf("%s to enter Backup", ix.nameOf(h)), 5*time.Second, func() bool {
+			return strings.Count(ix.log(h), marker) > before
+		})
+	}
 	switch p.impl {
 	case implFailoverd:
 		o := instanceOpts{priority: p.priority, version: p.version, interval: p.interval.String(), vrid: interopVRID}
