@@ -47,18 +47,15 @@ func advertInterval(v int) time.Duration {
 	return interval
 }
 
-// matrix is every cell of a scenario: keepalived with VRRPv3 and VRRPv2 and
-// FRR with VRRPv3 (its IPv4 v2 is not in the scope), each with
-// failoverd in the first role and in the second.
-func matrix(frr bool) []cell {
+// matrix is every cell of a scenario: keepalived with VRRPv3 and VRRPv2,
+// and FRR with VRRPv3 (FRR's v2 is left out), each with failoverd in the
+// first role and in the second.
+func matrix() []cell {
 	var cells []cell
 	for _, v := range []int{3, 2} {
 		cells = append(cells, cell{v, implFailoverd, implKeepalived}, cell{v, implKeepalived, implFailoverd})
 	}
-	if frr {
-		cells = append(cells, cell{3, implFailoverd, implFRR}, cell{3, implFRR, implFailoverd})
-	}
-	return cells
+	return append(cells, cell{3, implFailoverd, implFRR}, cell{3, implFRR, implFailoverd})
 }
 
 // runMatrix runs fn for each cell as the subtest <peer>/v<n>/<first>-<role>.
@@ -137,7 +134,7 @@ func checksumNote(ads []timedAdvert) string {
 // h1 becomes master and is the only one serving the VIP; the priority-100
 // router on h2 never becomes master and stays silent.
 func TestInteropHigherPriorityWins(t *testing.T) {
-	runMatrix(t, "master", matrix(true), func(t *testing.T, c cell) {
+	runMatrix(t, "master", matrix(), func(t *testing.T, c cell) {
 		ix := newInterop(t, 2)
 		h1, h2 := ix.host("h1"), ix.host("h2")
 		iv := advertInterval(c.version)
@@ -179,7 +176,7 @@ func TestInteropHigherPriorityWins(t *testing.T) {
 // master, the other yields within one advert interval. first is the
 // implementation on h2, the winner.
 func TestInteropEqualPriorityHeal(t *testing.T) {
-	runMatrix(t, "higher-address", matrix(true), func(t *testing.T, c cell) {
+	runMatrix(t, "higher-address", matrix(), func(t *testing.T, c cell) {
 		iv := advertInterval(c.version)
 		ix, mark, _ := healSplitBrain(t,
 			peer{impl: c.first, priority: 100, version: c.version, interval: iv},
@@ -268,7 +265,7 @@ func healSplitBrain(t *testing.T, winner, loser peer) (*interop, int, time.Time)
 // over after Skew_Time (RFC 9568 §6.4.2), measured from that advert to the
 // new master's first gratuitous ARP.
 func TestInteropGracefulStop(t *testing.T) {
-	runMatrix(t, "master", matrix(true), func(t *testing.T, c cell) {
+	runMatrix(t, "master", matrix(), func(t *testing.T, c cell) {
 		ix := newInterop(t, 2)
 		h1, h2 := ix.host("h1"), ix.host("h2")
 		iv := advertInterval(c.version)
@@ -306,7 +303,7 @@ func TestInteropGracefulStop(t *testing.T) {
 // the wire): the backup takes over after Master_Down_Interval, measured from
 // the dead master's last advert to the new master's first gratuitous ARP.
 func TestInteropCrash(t *testing.T) {
-	runMatrix(t, "master", matrix(true), func(t *testing.T, c cell) {
+	runMatrix(t, "master", matrix(), func(t *testing.T, c cell) {
 		ix := newInterop(t, 2)
 		h1, h2 := ix.host("h1"), ix.host("h2")
 		iv := advertInterval(c.version)
@@ -346,7 +343,7 @@ func TestInteropCrash(t *testing.T) {
 // gracefully, the other takes over, and when the first comes back it stays
 // backup and silent for well over a Master_Down_Interval.
 func TestInteropNoPreempt(t *testing.T) {
-	runMatrix(t, "returns", matrix(true), func(t *testing.T, c cell) {
+	runMatrix(t, "returns", matrix(), func(t *testing.T, c cell) {
 		ix := newInterop(t, 2)
 		h1, h2 := ix.host("h1"), ix.host("h2")
 		iv := advertInterval(c.version)
@@ -381,7 +378,7 @@ func TestInteropNoPreempt(t *testing.T) {
 // own interval would give; as master it then advertises its own interval.
 func TestInteropV3AdoptsMasterInterval(t *testing.T) {
 	var cells []cell
-	for _, c := range matrix(true) {
+	for _, c := range matrix() {
 		if c.version == 3 {
 			cells = append(cells, c)
 		}
