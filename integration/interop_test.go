@@ -469,6 +469,6 @@ func TestInteropKeepalivedAddressListMismatch(t *testing.T) {
 		t.Errorf("hosts serving %v: %v, want both (keepalived ignores failoverd)", vip4, s)
 	}
 	garps := ix.announcesSince(mark, h2)
-	t.Logf("keepalived logs %q and stays master; failoverd, hearing a lower-priority master, re-announced %d times in %v",
-		dropped, garps, 5*interval)
+	t.Logf("keepalived logs %q and stays master; failoverd, hearing a lower-priority master, sent %d gratuitous ARPs for %v in %v (re-announcements back off)",
+		dropped, garps, vip4, 5*interval)
 }

@@ -237,6 +237,7 @@ type Router struct {
 	preempting     bool      // the master's last advert was discarded as lower priority
 	preemptAt      time.Time // preempt_delay: when preempting becomes allowed
 	answeredAt     time.Time // when we last answered another master's advert
+	answers        int       // answers to other masters without a quiet spell
 
 	since time.Time // time of the last state change
 	out   []Action
@@ -548,11 +549,25 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 	if !r.answeredAt.IsZero() && now.Sub(r.answeredAt) < r.cfg.AdvertInterval {
 		return
 	}
+	// A master that never yields (a misconfigured or foreign peer, say one
+	// that drops our adverts) would otherwise be answered by a fresh
+	// announcement burst every interval: back off to the 1st, 2nd, 4th,
+	// 8th... answer, at most every 64th. A quiet spell of one
+	// Master_Down_Interval starts the count again.
+	if r.answeredAt.IsZero() || now.Sub(r.answeredAt) > r.MasterDownInterval() {
+		r.answers = 0
+	}
 	r.answeredAt = now
-	why := fmt.Sprintf("another master %v (priority %d) heard; we keep mastership", ev.From, ev.Priority)
+	r.answers++
 	r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
 	r.armAdver(now.Add(r.cfg.AdvertInterval))
-	r.emit(Action{Kind: ActAnnounce, Reason: why})
+	if n := r.answers; n&(n-1) == 0 || n%64 == 0 {
+		why := fmt.Sprintf("another master %v (priority %d) heard; we keep mastership", ev.From, ev.Priority)
+		if n > 1 {
+			why += fmt.Sprintf(" (it has not yielded after %d answers)", n-1)
+		}
+		r.emit(Action{Kind: ActAnnounce, Reason: why})
+	}
 }
 
 // yield is the Master's transition to Backup on a winning advert (§6.4.3):

@@ -462,6 +462,24 @@ func TestAnswerToAnotherMasterIsRateLimited(t *testing.T) {
 	expect(t, h.at(ms(150), AdvertFrom(lower, 100, time.Second)))
 	expect(t, h.at(ms(1100), TimerFired(AdverTimer)), "send(255)", "start(adver,2.1s)")
 	expect(t, h.at(ms(1101), AdvertFrom(lower, 100, time.Second)), "send(255)", "start(adver,2.101s)", "announce")
+	// A master that never yields: answered every interval, re-announced
+	// only at the 4th, 8th, 16th... answer.
+	var announced []int
+	for n := 3; n <= 40; n++ {
+		at := ms(float64(1101 + (n-2)*1000))
+		got := h.at(at, AdvertFrom(lower, 100, time.Second))
+		if got[0] != "send(255)" {
+			t.Fatalf("answer %d: %v", n, got)
+		}
+		if got[len(got)-1] == "announce" {
+			announced = append(announced, n)
+		}
+	}
+	if fmt.Sprint(announced) != "[4 8 16 32]" {
+		t.Errorf("re-announced at answers %v, want [4 8 16 32]", announced)
+	}
+	// After a quiet Master_Down_Interval, a new split brain announces at once.
+	expect(t, h.at(ms(50000), AdvertFrom(lower, 100, time.Second)), "send(255)", "start(adver,51s)", "announce")
 }
 
 // Drain (beyond the RFC, built on its priority-0 rule): a master advertises

@@ -302,6 +302,14 @@ func TestReceiveChecks(t *testing.T) {
 				t.Errorf("addr_list_mismatch %d", s.AddrListMismatch)
 			}
 		}},
+		{"v2 address list differs: dropped (RFC 3768)", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, a.Version, a.MaxAdvertInt = 2, 2, 1
+			a.Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.101")}
+		}, peer, DropAddrList, nil},
+		{"v2 address list differs from the owner: accepted", func(c *config.Instance, a *vrrp.Advert) {
+			c.Version, a.Version, a.MaxAdvertInt, a.Priority = 2, 2, 1, 255
+			a.Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.101")}
+		}, peer, "", nil},
 		{"message-only checksum counted", func(_ *config.Instance, a *vrrp.Advert) { a.ChecksumMode = vrrp.ChecksumMessageOnly }, peer, "", func(t *testing.T, s Counters) {
 			if s.ChecksumMessageOnly != 1 || s.ChecksumPseudoHeader != 0 {
 				t.Errorf("checksum counters %d/%d", s.ChecksumMessageOnly, s.ChecksumPseudoHeader)

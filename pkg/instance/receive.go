@@ -40,9 +40,15 @@ func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 		in.stats.drop(DropUnknownPeer)
 		return
 	}
-	// RFC 9568 §7.1: an address list that differs is logged, not dropped.
 	if !sameAddrs(a.Addrs, *in.rxAddrs.Load()) {
 		in.stats.AddrListMismatch.Add(1)
+		// RFC 3768 §7.1 (v2): a mismatched list MUST be dropped unless the
+		// sender owns the addresses (priority 255). RFC 9568 §7.1 (v3)
+		// only asks to log it, so v3 adverts go on.
+		if a.Version == 2 && a.Priority != 255 {
+			in.stats.drop(DropAddrList)
+			return
+		}
 	}
 	if a.Version == 3 && p.Src.Is4() {
 		if a.ChecksumMode == vrrp.ChecksumMessageOnly {
