@@ -165,6 +165,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- netif.WatchLinks(watchCtx, d.linkChanged) }()
 
+	// Ready means every instance has started: each loop answers only after
+	// its Start.
+	for _, in := range d.current() {
+		in.Alive(5 * time.Second)
+	}
 	d.log.Info("failoverd running", "instances", len(d.cfg.Instances), "control_socket", d.cfg.Global.ControlSocket)
 	if d.OnReady != nil {
 		d.OnReady()

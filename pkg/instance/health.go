@@ -73,6 +73,10 @@ func (in *Instance) evaluate(now time.Time, why string) {
 		ok, detail := ts.State()
 		inputs = append(inputs, track.Input{Name: ts.Name(), Kind: "script", Weight: ts.Weight(), OK: ok, Detail: detail})
 	}
+	// The reads above can take a while (netlink, a busy machine): act at
+	// the time they finished, or the first advert deadline would already
+	// be past and a second advert would follow the first at once.
+	now = in.freshen(now)
 	prio, trackFaults := track.Effective(in.cfg.Priority, inputs)
 	for _, f := range trackFaults {
 		faults["track:"+f] = f

@@ -132,6 +132,7 @@ type Instance struct {
 	ownFaulty     bool   // faults of our own (not the group's), as last reported
 	discardLogged map[vrrp.Discard]time.Time
 
+	clock   func() time.Time // the wall clock under Run; nil when tests drive the steps
 	inbox   chan input
 	stats   *Stats
 	rx      rxSettings
@@ -200,6 +201,7 @@ func (in *Instance) Stats() *Stats { return in.stats }
 // Run drives the instance with the wall clock until ctx ends, then shuts it
 // down (a master resigns with a priority-0 advert and releases its addresses).
 func (in *Instance) Run(ctx context.Context) error {
+	in.clock = time.Now
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	in.Start(time.Now())
@@ -246,6 +248,15 @@ func (in *Instance) handleInput(now time.Time, msg input) {
 	case inPing:
 		close(msg.pong)
 	}
+}
+
+// freshen returns the current time under Run, or now when a test drives
+// the instance with explicit times.
+func (in *Instance) freshen(now time.Time) time.Time {
+	if in.clock != nil {
+		return in.clock()
+	}
+	return now
 }
 
 // post queues msg for the loop without ever blocking the caller.
