@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,35 +283,31 @@ func TestAdvertRateDoesNotDrift(t *testing.T) {
 	}
 	start := ads[0].at
 	slots := map[int64]bool{}
-	var worstOffset, firstHalf, secondHalf time.Duration
-	n := 0
+	var offsets []time.Duration // |offset from the grid| of each advert, in order
 	for _, a := range ads {
 		since := a.at.Sub(start)
 		if since >= window-step/2 { // slots 0..399 exactly
 			break
 		}
-		n++
 		slot := int64((since + step/2) / step)
 		if slots[slot] {
 			t.Errorf("two adverts in the slot at %v", time.Duration(slot)*step)
 		}
 		slots[slot] = true
 		off := since - time.Duration(slot)*step
-		if off < 0 {
-			off = -off
-		}
-		worstOffset = max(worstOffset, off)
-		if since < window/2 {
-			firstHalf = max(firstHalf, off)
-		} else {
-			secondHalf = max(secondHalf, off)
-		}
+		offsets = append(offsets, max(off, -off))
 	}
-	total := int(window / step)
-	t.Logf("%d adverts in %v (%.1f/s), %d of %d slots missed; worst offset from the grid %s (first half %s, second half %s)",
-		n, window, float64(n)/window.Seconds(), total-n, total, ms(worstOffset), ms(firstHalf), ms(secondHalf))
-	if worstOffset > step/2-time.Millisecond {
-		t.Errorf("adverts drift off the 10 ms grid by %s", ms(worstOffset))
+	n, total := len(offsets), int(window/step)
+	// A single late wake-up on a busy machine moves one advert; drift moves
+	// them all. So judge the typical (median) offset of the last quarter,
+	// where drift would have accumulated, and report the worst.
+	last := slices.Clone(offsets[n*3/4:])
+	slices.Sort(last)
+	median, worst := last[len(last)/2], slices.Max(offsets)
+	t.Logf("%d adverts in %v (%.1f/s), %d of %d slots missed; offset from the grid in the last quarter: median %s, worst overall %s",
+		n, window, float64(n)/window.Seconds(), total-n, total, ms(median), ms(worst))
+	if median > 1500*time.Microsecond {
+		t.Errorf("adverts drift off the 10 ms grid: median offset %s in the last second", ms(median))
 	}
 	// Skipped slots are wake-ups later than a whole interval on a busy
 	// machine, not drift; more than 2% would mean the loop cannot keep up.
