@@ -35,8 +35,14 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+# Every decoder's fuzz target, FUZZTIME each (the advert decoder first).
+FUZZ_TARGETS := FuzzDecode:./vrrp FuzzParse:./pkg/config FuzzParsePacket:./pkg/netif FuzzRead:./internal/pcapfile
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./vrrp
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} ($${t#*:}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./vrrp

@@ -215,13 +215,20 @@ func (s *Socket) recvmsg(fd uintptr) bool {
 	return true
 }
 
-// parse extracts addresses, TTL and interface from the last packet read:
-// IPv4 raw sockets return the IP header; IPv6 ones give the source in the
-// socket address and the rest in control messages.
+// parse extracts addresses, TTL and interface from the last packet read.
 func (s *Socket) parse() (Packet, bool) {
-	var p Packet
-	b := s.rbuf[:s.rn]
-	if !s.v6 {
+	var name []byte
+	if s.v6 {
+		name = s.rname[:s.rmsg.Namelen]
+	}
+	return parsePacket(s.rbuf[:s.rn], s.roob[:s.rmsg.Controllen], name, s.v6)
+}
+
+// parsePacket decodes what recvmsg returned: IPv4 raw sockets return the IP
+// header; IPv6 ones give the source in the socket address (name) and the
+// rest in control messages (oob). ok is false for anything malformed.
+func parsePacket(b, oob, name []byte, v6 bool) (p Packet, ok bool) {
+	if !v6 {
 		if len(b) < 20 || b[0]>>4 != 4 {
 			return p, false
 		}
@@ -235,29 +242,37 @@ func (s *Socket) parse() (Packet, bool) {
 		p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		p.Payload = b[ihl:total]
 	} else {
-		if s.rmsg.Namelen < unix.SizeofSockaddrInet6 {
+		if len(name) < unix.SizeofSockaddrInet6 {
 			return p, false
 		}
-		p.Src = netip.AddrFrom16([16]byte(s.rname[8:24]))
+		p.Src = netip.AddrFrom16([16]byte(name[8:24]))
 		p.Payload = b
 	}
-	oob := s.roob[:s.rmsg.Controllen]
+	// struct cmsghdr: a size_t length, then int level and int type.
+	const lenSize = unix.SizeofCmsghdr - 8
 	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+		var n uint64
+		if lenSize == 8 {
+			n = binary.NativeEndian.Uint64(oob[0:8])
+		} else {
+			n = uint64(binary.NativeEndian.Uint32(oob[0:4]))
+		}
+		if n < unix.SizeofCmsghdr || n > uint64(len(oob)) {
 			break
 		}
-		data := oob[unix.SizeofCmsghdr:h.Len]
+		level := int32(binary.NativeEndian.Uint32(oob[lenSize : lenSize+4]))
+		typ := int32(binary.NativeEndian.Uint32(oob[lenSize+4 : lenSize+8]))
+		data := oob[unix.SizeofCmsghdr:n]
 		switch {
-		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= 12:
+		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= 12:
 			p.IfIndex = int(binary.NativeEndian.Uint32(data[0:4]))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= 20:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= 20:
 			p.Dst = netip.AddrFrom16([16]byte(data[0:16]))
 			p.IfIndex = int(binary.NativeEndian.Uint32(data[16:20]))
-		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			p.TTL = uint8(binary.NativeEndian.Uint32(data[0:4]))
 		}
-		next := unix.CmsgSpace(int(h.Len) - unix.SizeofCmsghdr)
+		next := unix.CmsgSpace(int(n) - unix.SizeofCmsghdr)
 		if next > len(oob) {
 			break
 		}
