@@ -292,15 +292,7 @@ func (ip *instanceParser) key(k string, v any) {
 	s, in := ip.s, &ip.inst
 	switch k {
 	case "name":
-		str, ok := s.str(k, v)
-		switch {
-		case !ok:
-		case !validName(str):
-			s.keyErrorf(k, v, "must be 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit")
-		case ip.p.names[str] != 0:
-			s.keyErrorf(k, v, "already used by instance #%d", ip.p.names[str])
-		default:
-			ip.p.names[str] = ip.num
+		if str, ok := s.uniqueName(k, v, "instance", ip.num, ip.p.names); ok {
 			in.Name = str
 		}
 	case "interface":

@@ -167,6 +167,24 @@ func (p *parser) arrayOfTables(top scope, key string, v any, fn func(num int, t 
 	}
 }
 
+// uniqueName reads the name key of the num-th table of kind, which must be
+// valid and not taken; taken records it.
+func (s scope) uniqueName(k string, v any, kind string, num int, taken map[string]int) (string, bool) {
+	str, ok := s.str(k, v)
+	switch {
+	case !ok:
+		return "", false
+	case !validName(str):
+		s.keyErrorf(k, v, "must be 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit")
+		return "", false
+	case taken[str] != 0:
+		s.keyErrorf(k, v, "already used by %s #%d", kind, taken[str])
+		return "", false
+	}
+	taken[str] = num
+	return str, true
+}
+
 // tableLabel names a table in messages by its name when that is valid and
 // not yet taken (so unambiguous), else by number.
 func tableLabel(kind string, num int, t map[string]any, taken map[string]int) string {
@@ -187,15 +205,7 @@ func (p *parser) trackScripts(top scope, v any) []TrackScript {
 			v := t[k]
 			switch k {
 			case "name":
-				str, ok := s.str(k, v)
-				switch {
-				case !ok:
-				case !validName(str):
-					s.keyErrorf(k, v, "must be 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit")
-				case names[str] != 0:
-					s.keyErrorf(k, v, "already used by track_script #%d", names[str])
-				default:
-					names[str] = num
+				if str, ok := s.uniqueName(k, v, "track_script", num, names); ok {
 					ts.Name = str
 				}
 			case "command":
@@ -250,15 +260,7 @@ func (p *parser) syncGroups(top scope, v any) []SyncGroup {
 			v := t[k]
 			switch k {
 			case "name":
-				str, ok := s.str(k, v)
-				switch {
-				case !ok:
-				case !validName(str):
-					s.keyErrorf(k, v, "must be 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit")
-				case names[str] != 0:
-					s.keyErrorf(k, v, "already used by sync_group #%d", names[str])
-				default:
-					names[str] = num
+				if str, ok := s.uniqueName(k, v, "sync_group", num, names); ok {
 					g.Name = str
 				}
 			case "instances":
