@@ -28,7 +28,8 @@ import (
 // Daemon runs every configured virtual router.
 type Daemon struct {
 	log    hclog.Logger
-	addrs  netif.Addresses
+	nl     *netif.Addresses // the daemon's one netlink connection
+	ifaces *ifaceCache
 	events bus
 	// Loader reads the configuration for a reload; failoverd sets it to
 	// load and check the file it started with.
@@ -61,8 +62,6 @@ type unit struct {
 	in     *instance.Instance
 	runner *notify.Runner
 	port   *port
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // checker is one running track_script.
@@ -72,14 +71,6 @@ type checker struct {
 	cancel context.CancelFunc
 }
 
-// linkProbe reads real interfaces.
-type linkProbe struct{}
-
-func (linkProbe) Link(ifname string) netif.LinkState { return netif.Link(ifname) }
-func (linkProbe) PrimaryAddress(ifname string, v6 bool, vips []netip.Prefix) (netip.Addr, error) {
-	return netif.PrimaryAddress(ifname, v6, vips)
-}
-
 // New prepares a daemon for cfg; Run starts it.
 func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 	for _, ic := range cfg.Instances {
@@ -87,8 +78,13 @@ func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	return &Daemon{
+	nl, err := netif.NewAddresses()
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
 		log:        log,
+		nl:         nl,
 		cfg:        cfg,
 		ports:      map[portKey]*port{},
 		announcers: map[string]*netif.Announcer{},
@@ -96,7 +92,9 @@ func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 		checkers:   map[string]*checker{},
 		groups:     map[string]*syncGroup{},
 		drained:    map[string]bool{},
-	}, nil
+	}
+	d.ifaces = newIfaceCache(nl, d.interfaceChanged)
+	return d, nil
 }
 
 // current returns the running instances in config order.
@@ -162,8 +160,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	watchCtx, stopWatch := context.WithCancel(runCtx)
 	defer stopWatch()
+	go d.ifaces.run(watchCtx)
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- netif.WatchLinks(watchCtx, d.linkChanged) }()
+	go func() { watchErr <- netif.WatchLinks(watchCtx, d.ifaces.changed) }()
 
 	// Ready means every instance has started: each loop answers only after
 	// its Start.
@@ -220,6 +219,7 @@ func (d *Daemon) shutdown() {
 	for _, a := range d.announcers {
 		a.Close()
 	}
+	d.nl.Close()
 }
 
 // applyLocked makes the running set match cfg: it starts, stops, restarts
@@ -229,6 +229,7 @@ func (d *Daemon) applyLocked(cfg *config.Config) control.ReloadResponse {
 	var res control.ReloadResponse
 	old := d.cfg
 	d.cfg = cfg
+	d.configureInterfaces(cfg)
 
 	// Checkers: restart changed ones, stop removed, start new.
 	redefined := map[string]bool{}
@@ -339,7 +340,7 @@ func (d *Daemon) trackChanged(name string) {
 
 // instanceIO builds what an instance's loop may change on reload.
 func (d *Daemon) instanceIO(ic config.Instance, runner *notify.Runner) instance.IO {
-	io := instance.IO{Addresses: d.addrs, Link: linkProbe{}}
+	io := instance.IO{Addresses: d.nl, Link: d.ifaces}
 	ns := notifiers{&d.events, runner}
 	if g := d.groupOf(ic.Name); g != nil {
 		ns = append(ns, g)
@@ -369,15 +370,20 @@ func (d *Daemon) startUnit(ic config.Instance) *unit {
 	key := portKey{ic.Interface, ic.IPv6()}
 	p := d.ports[key]
 	if p == nil {
-		p = newPort(key, d.log)
+		var err error
+		if p, err = newPort(key, d.log); err != nil {
+			panic(err) // epoll, timerfd and eventfd exist on every supported kernel
+		}
 		d.ports[key] = p
-		p.refresh()
+		p.refresh(d.ifaces.Link(ic.Interface))
 	}
 	ann := d.announcers[ic.Interface]
 	if ann == nil {
 		ann = netif.NewAnnouncer(ic.Interface)
 		d.announcers[ic.Interface] = ann
 	}
+	// Open the announcement sockets now, not on the takeover path.
+	ann.Prepare(!ic.IPv6(), ic.IPv6())
 	env := []string{"FAILOVER_INTERFACE=" + ic.Interface, fmt.Sprintf("FAILOVER_VRID=%d", ic.VRID)}
 	runner := notify.NewRunner(notify.Instance, ic.Name, ic.Hooks, env, d.log.With("instance", ic.Name))
 	io := d.instanceIO(ic, runner)
@@ -390,46 +396,56 @@ func (d *Daemon) startUnit(ic config.Instance) *unit {
 		in.SetDrained(time.Now(), true)
 	}
 	p.attach(in)
-	ctx, cancel := context.WithCancel(d.ctx)
-	u := &unit{cfg: ic, in: in, runner: runner, port: p, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(u.done)
-		in.Run(ctx)
-	}()
-	return u
+	return &unit{cfg: ic, in: in, runner: runner, port: p}
 }
 
 // stopUnit shuts an instance down (a master resigns and releases its
 // addresses) and waits for its hooks, notify_stop included.
 func (d *Daemon) stopUnit(u *unit) {
-	u.cancel()
-	<-u.done
 	u.port.detach(u.in)
 	u.runner.Close()
 }
 
-// linkChanged reopens sockets of recreated interfaces and tells the
-// instances on ifname ("" = all), or tracking it, to re-read their links.
-func (d *Daemon) linkChanged(ifname string) {
+// interfaceChanged reopens the sockets of a recreated interface and tells
+// the instances on it, or tracking it, to re-read it. The interface cache
+// calls it only when something they care about changed.
+func (d *Daemon) interfaceChanged(ifname string, st netif.Interface) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for key, p := range d.ports {
-		if ifname == "" || key.ifname == ifname {
-			p.refresh()
+		if key.ifname == ifname {
+			p.refresh(st.Link)
 		}
 	}
 	for _, u := range d.units {
-		if ifname == "" || u.cfg.Interface == ifname || slices.Contains(u.cfg.TrackInterfaces, ifname) {
+		if u.cfg.Interface == ifname || slices.Contains(u.cfg.TrackInterfaces, ifname) {
 			u.in.NotifyLinkChanged()
 		}
 	}
+}
+
+// configureInterfaces gives the interface cache the configuration's
+// interfaces and virtual addresses (none of which is ever a primary
+// address). d.mu is held.
+func (d *Daemon) configureInterfaces(cfg *config.Config) {
+	var names []string
+	vips := map[string][]netip.Prefix{}
+	for _, ic := range cfg.Instances {
+		vips[ic.Interface] = append(vips[ic.Interface], ic.VirtualIPs...)
+		for _, name := range append([]string{ic.Interface}, ic.TrackInterfaces...) {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	d.ifaces.configure(names, vips)
 }
 
 // removeStaleVIPs removes the instance's configured virtual addresses found
 // on its interface before it starts: a crashed failoverd (or an operator)
 // may have left them there, and a backup must not hold them.
 func (d *Daemon) removeStaleVIPs(ic config.Instance) {
-	states, err := d.addrs.State(ic.Interface, ic.VirtualIPs)
+	states, err := d.nl.State(ic.Interface, ic.VirtualIPs)
 	if err != nil {
 		return // interface missing: nothing to remove
 	}
@@ -446,7 +462,7 @@ func (d *Daemon) removeStaleVIPs(ic config.Instance) {
 		}
 	}
 	if len(stale) > 0 {
-		if err := d.addrs.Remove(ic.Interface, stale); err != nil {
+		if err := d.nl.Remove(ic.Interface, stale); err != nil {
 			d.log.Error("cannot remove stale virtual addresses", "instance", ic.Name, "error", err)
 		}
 	}

@@ -7,7 +7,6 @@
 package instance
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -82,15 +81,15 @@ const (
 
 const maxHistory = 20
 
-// inbox capacity: adverts arriving faster than the loop handles them are
-// dropped and counted rather than blocking the shared receive goroutine.
-const inboxSize = 256
+// inboxSize bounds requests from other goroutines (operator commands,
+// link and check changes) waiting for the loop; they are rare, and a full
+// inbox drops level-triggered hints only.
+const inboxSize = 16
 
 type inputKind uint8
 
 const (
-	inAdvert inputKind = iota + 1
-	inLinkChanged
+	inLinkChanged inputKind = iota + 1
 	inDrain
 	inResume
 	inTrackChanged
@@ -132,7 +131,8 @@ type Instance struct {
 	ownFaulty     bool   // faults of our own (not the group's), as last reported
 	discardLogged map[vrrp.Discard]time.Time
 
-	clock   func() time.Time // the wall clock under Run; nil when tests drive the steps
+	clock   func() time.Time // the driving loop's clock; nil when tests drive the steps
+	wake    func()           // tells the driving loop a request is queued
 	inbox   chan input
 	stats   *Stats
 	rx      rxSettings
@@ -198,39 +198,29 @@ func (in *Instance) Config() config.Instance {
 // Stats returns the instance's counters.
 func (in *Instance) Stats() *Stats { return in.stats }
 
-// Run drives the instance with the wall clock until ctx ends, then shuts it
-// down (a master resigns with a priority-0 advert and releases its addresses).
-func (in *Instance) Run(ctx context.Context) error {
-	in.clock = time.Now
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	in.Start(time.Now())
+// SetDriver connects the instance to the event loop that drives it: wake is
+// called after every request queued from another goroutine (the loop then
+// calls ProcessInbox), clock gives the loop's notion of now. Without a
+// driver (tests) requests wait until ProcessInbox is called.
+func (in *Instance) SetDriver(wake func(), clock func() time.Time) {
+	in.wake, in.clock = wake, clock
+}
+
+// ProcessInbox handles every request queued so far. Only the driving loop
+// may call it.
+func (in *Instance) ProcessInbox(now time.Time) {
 	for {
-		if at, ok := in.NextDeadline(); ok {
-			timer.Reset(time.Until(at))
-		} else {
-			timer.Stop()
-		}
 		select {
-		case <-ctx.Done():
-			in.Stop(time.Now())
-			return nil
 		case msg := <-in.inbox:
-			in.handleInput(time.Now(), msg)
-			// Drain what queued meanwhile before re-arming the timer.
-			for n := len(in.inbox); n > 0; n-- {
-				in.handleInput(time.Now(), <-in.inbox)
-			}
-		case <-timer.C:
-			in.Tick(time.Now())
+			in.handleInput(now, msg)
+		default:
+			return
 		}
 	}
 }
 
 func (in *Instance) handleInput(now time.Time, msg input) {
 	switch msg.kind {
-	case inAdvert:
-		in.HandleAdvert(now, msg.ev)
 	case inLinkChanged:
 		in.LinkChanged(now)
 	case inDrain:
@@ -263,10 +253,13 @@ func (in *Instance) freshen(now time.Time) time.Time {
 func (in *Instance) post(msg input) bool {
 	select {
 	case in.inbox <- msg:
-		return true
 	default:
 		return false
 	}
+	if in.wake != nil {
+		in.wake()
+	}
+	return true
 }
 
 // NotifyLinkChanged tells the loop to re-read its interface state.
@@ -280,6 +273,9 @@ func (in *Instance) Alive(timeout time.Duration) bool {
 	defer t.Stop()
 	select {
 	case in.inbox <- input{kind: inPing, pong: pong}:
+		if in.wake != nil {
+			in.wake()
+		}
 	case <-t.C:
 		return false
 	}

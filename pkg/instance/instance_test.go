@@ -256,13 +256,10 @@ func TestUnicastSendsToEachPeerWithItsChecksum(t *testing.T) {
 	expectLog(t, w, "add[192.0.2.100/24] announce send(255)->192.0.2.12 send(255)->192.0.2.13 notify(INIT->MASTER)")
 }
 
-// receive runs Receive and hands what it queued to the machine, as Run does.
+// receive runs Receive as the driving loop does.
 func receive(in *Instance, now time.Time, from netip.Addr, a vrrp.Advert) {
 	p := netif.Packet{Src: from, Dst: vrrp.MulticastIPv4, TTL: 255}
 	in.Receive(now, &p, &a)
-	for len(in.inbox) > 0 {
-		in.handleInput(now, <-in.inbox)
-	}
 }
 
 func TestReceiveChecks(t *testing.T) {

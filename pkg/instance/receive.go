@@ -24,10 +24,9 @@ type Peer struct {
 func (in *Instance) Drop(r DropReason) { in.stats.drop(r) }
 
 // Receive runs the per-instance receive checks of RFC 9568 §7.1 / RFC 3768
-// §7.1 on a decoded advert for this VRID and, if it passes, queues it for
-// the machine. It is called on the interface's receive goroutine, so it
-// reads only in.rx (settings that restart the instance when they change) and
-// the address list, which a reload may swap.
+// §7.1 on a decoded advert for this VRID and, if it passes, gives it to the
+// machine. Only the driving loop may call it: the advert is handled inline,
+// with no hand-off to another goroutine.
 func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 	switch {
 	case a.Version != in.rx.version:
@@ -61,11 +60,8 @@ func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 		in.stats.PriorityZeroReceived.Add(1)
 	}
 	in.notePeer(now, p.Src, a)
-	if !in.post(input{kind: inAdvert, ev: vrrp.AdvertFrom(p.Src, a.Priority, a.Interval())}) {
-		in.stats.drop(DropQueueFull)
-		return
-	}
 	in.stats.AdvertsReceived.Add(1)
+	in.HandleAdvert(now, vrrp.AdvertFrom(p.Src, a.Priority, a.Interval()))
 }
 
 func (in *Instance) authMatches(a *vrrp.Advert) bool {

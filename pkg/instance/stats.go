@@ -18,13 +18,12 @@ const (
 	DropUnknownPeer      DropReason = "unknown_peer"      // unicast mode: source is not a configured peer
 	DropIntervalMismatch DropReason = "interval_mismatch" // VRRPv2 interval differs (RFC 3768 §7.1)
 	DropOwnAddress       DropReason = "own_address"       // claims our own source address
-	DropQueueFull        DropReason = "queue_full"        // the instance loop fell behind
 	DropAddrList         DropReason = "addr_list"         // VRRPv2 address list differs (RFC 3768 §7.1)
 )
 
 // DropReasons lists every reason an instance counts, in display order.
 func DropReasons() []DropReason {
-	out := []DropReason{DropTTL, DropVersionMismatch, DropAuth, DropUnknownPeer, DropIntervalMismatch, DropOwnAddress, DropQueueFull, DropAddrList}
+	out := []DropReason{DropTTL, DropVersionMismatch, DropAuth, DropUnknownPeer, DropIntervalMismatch, DropOwnAddress, DropAddrList}
 	for _, r := range vrrp.Reasons() {
 		out = append(out, DropReason(r.String()))
 	}

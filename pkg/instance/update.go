@@ -52,6 +52,9 @@ func (in *Instance) Update(ctx context.Context, cfg config.Instance, io IO) erro
 	u := &update{cfg: cfg, io: io, done: make(chan struct{})}
 	select {
 	case in.inbox <- input{kind: inUpdate, update: u}:
+		if in.wake != nil {
+			in.wake()
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}

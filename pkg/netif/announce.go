@@ -36,6 +36,22 @@ type Announcer struct {
 // NewAnnouncer returns an announcer for ifname. It opens nothing yet.
 func NewAnnouncer(ifname string) *Announcer { return &Announcer{ifname: ifname} }
 
+// Prepare opens the sockets ahead of the first announcement (for IPv4
+// and/or IPv6), so a takeover only has to send: opening them looks up the
+// interface and its addresses. A failure is not fatal; Announce tries again.
+func (a *Announcer) Prepare(v4, v6 bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	if v4 && a.arp == nil {
+		errs = append(errs, a.openARP())
+	}
+	if v6 && a.ndp == nil {
+		errs = append(errs, a.openNDP())
+	}
+	return errors.Join(errs...)
+}
+
 // Announce sends one announcement for each address, IPv4 first.
 func (a *Announcer) Announce(vips []netip.Prefix) error {
 	a.mu.Lock()
@@ -58,28 +74,35 @@ func (a *Announcer) Announce(vips []netip.Prefix) error {
 // garp sends a gratuitous ARP request (sender = target = vip, target MAC
 // broadcast), the form keepalived sends and every ARP cache accepts as an
 // override, including Linux within its locktime.
+func (a *Announcer) openARP() error {
+	ifi, err := a.iface()
+	if err != nil {
+		return err
+	}
+	// A socket only for sending: the filter drops every frame, so ARP
+	// traffic on a busy segment never queues up in it.
+	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		return err
+	}
+	pc, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: drop})
+	if err != nil {
+		return fmt.Errorf("gratuitous ARP on %s: %w", a.ifname, err)
+	}
+	c, err := arp.New(ifi, pc)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("gratuitous ARP on %s: %w", a.ifname, err)
+	}
+	a.arp = c
+	return nil
+}
+
 func (a *Announcer) garp(vip netip.Addr) error {
 	if a.arp == nil {
-		ifi, err := a.iface()
-		if err != nil {
+		if err := a.openARP(); err != nil {
 			return err
 		}
-		// A socket only for sending: the filter drops every frame, so ARP
-		// traffic on a busy segment never queues up in it.
-		drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-		if err != nil {
-			return err
-		}
-		pc, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: drop})
-		if err != nil {
-			return fmt.Errorf("gratuitous ARP on %s: %w", a.ifname, err)
-		}
-		c, err := arp.New(ifi, pc)
-		if err != nil {
-			pc.Close()
-			return fmt.Errorf("gratuitous ARP on %s: %w", a.ifname, err)
-		}
-		a.arp = c
 	}
 	p, err := arp.NewPacket(arp.OperationRequest, a.ifi.HardwareAddr, vip, ethernet.Broadcast, vip)
 	if err != nil {
@@ -94,23 +117,30 @@ func (a *Announcer) garp(vip netip.Addr) error {
 
 // unsolicitedNA sends a neighbour advertisement with the Override flag for
 // vip to all nodes (RFC 4861 §7.2.6).
+func (a *Announcer) openNDP() error {
+	ifi, err := a.iface()
+	if err != nil {
+		return err
+	}
+	c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	if err != nil {
+		return fmt.Errorf("neighbour advertisement on %s: %w", a.ifname, err)
+	}
+	var f ipv6.ICMPFilter
+	f.SetAll(true) // send-only: receive nothing
+	if err := c.SetICMPFilter(&f); err != nil {
+		c.Close()
+		return fmt.Errorf("neighbour advertisement on %s: %w", a.ifname, err)
+	}
+	a.ndp = c
+	return nil
+}
+
 func (a *Announcer) unsolicitedNA(vip netip.Addr) error {
 	if a.ndp == nil {
-		ifi, err := a.iface()
-		if err != nil {
+		if err := a.openNDP(); err != nil {
 			return err
 		}
-		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return fmt.Errorf("neighbour advertisement on %s: %w", a.ifname, err)
-		}
-		var f ipv6.ICMPFilter
-		f.SetAll(true) // send-only: receive nothing
-		if err := c.SetICMPFilter(&f); err != nil {
-			c.Close()
-			return fmt.Errorf("neighbour advertisement on %s: %w", a.ifname, err)
-		}
-		a.ndp = c
 	}
 	na := &ndp.NeighborAdvertisement{
 		Override:      true,

@@ -133,8 +133,12 @@ func TestAddresses(t *testing.T) {
 	l := newLab(t, 1)
 	h := l.Hosts[0]
 	vips := []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24"), netip.MustParsePrefix("2001:db8::100/64")}
-	var a Addresses
 	in(t, h, func() error {
+		a, err := NewAddresses() // bound to the namespace it is opened in
+		if err != nil {
+			return err
+		}
+		defer a.Close()
 		for i := 0; i < 2; i++ {
 			if err := a.Add("eth0", vips); err != nil {
 				return err
@@ -149,8 +153,14 @@ func TestAddresses(t *testing.T) {
 				t.Errorf("%v after add: %+v", s.Prefix, s)
 			}
 		}
-		if p, err := PrimaryAddress("eth0", false, vips); err != nil || p != h.IPv4.Addr() {
+		if p, err := a.Interface("eth0", vips).Primary(false); err != nil || p != h.IPv4.Addr() {
 			t.Errorf("primary %v %v, want %v", p, err, h.IPv4.Addr())
+		}
+		if st := a.Interface("eth0", vips); !st.Link.Up || st.Primary6 != h.LinkLocal {
+			t.Errorf("interface state %+v", st)
+		}
+		if st := a.Interface("nope0", nil); st.Link.Exists || st.Err4 == nil {
+			t.Errorf("missing interface: %+v", st)
 		}
 		for i := 0; i < 2; i++ {
 			if err := a.Remove("eth0", vips); err != nil {

@@ -46,6 +46,7 @@ type Socket struct {
 	v6   bool
 	conn net.PacketConn
 	rc   syscall.RawConn
+	fd   int // for an event loop of its own; see Fd
 
 	// Receive state, owned by the single reader.
 	rbuf   []byte
@@ -127,6 +128,7 @@ func (s *Socket) open() error {
 func (s *Socket) setup() error {
 	var serr error
 	err := s.rc.Control(func(fd uintptr) {
+		s.fd = int(fd)
 		// Only this interface's packets: the kernel filters before we wake.
 		if serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, s.ifi.Name); serr != nil {
 			serr = fmt.Errorf("SO_BINDTODEVICE: %w", serr)
@@ -179,6 +181,36 @@ func (s *Socket) Interface() *net.Interface { return s.ifi }
 
 // Close closes the socket; a blocked Read returns net.ErrClosed.
 func (s *Socket) Close() error { return s.conn.Close() }
+
+// Fd is the socket's descriptor, for an event loop that waits on it itself
+// (epoll) and reads with TryRead. It stays valid until Close.
+func (s *Socket) Fd() int { return s.fd }
+
+// TryRead reads one packet if one is queued; ok is false when none is. Like
+// Read, only one goroutine may use it, and the packet is valid until the
+// next read.
+func (s *Socket) TryRead() (p Packet, ok bool, err error) {
+	for {
+		s.rmsg.SetControllen(len(s.roob))
+		if s.v6 {
+			s.rmsg.Namelen = uint32(len(s.rname))
+		}
+		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return p, false, nil
+		default:
+			return p, false, fmt.Errorf("recvmsg on %s: %w", s.ifi.Name, errno)
+		}
+		s.rn = int(n)
+		if p, ok := s.parse(); ok {
+			return p, true, nil
+		}
+	}
+}
 
 // Read blocks until a packet arrives. Only one goroutine may call it.
 func (s *Socket) Read() (Packet, error) {
