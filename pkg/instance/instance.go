@@ -101,7 +101,6 @@ const (
 
 type input struct {
 	kind   inputKind
-	ev     vrrp.Event
 	reason string // inGroupFault: "" clears
 	on     bool   // inGroupHold
 	update *update
