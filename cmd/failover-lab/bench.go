@@ -452,6 +452,8 @@ func vipsHeld(h *lab.Host, vrs []vr) (int, error) {
 	return n, nil
 }
 
+var errTimeout = errors.New("timed out")
+
 // waitUntil polls cond every 5 ms until it is true, ctx ends or timeout.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
@@ -464,7 +466,7 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v waiting for %s", timeout, what)
+			return fmt.Errorf("%w after %v waiting for %s", errTimeout, timeout, what)
 		}
 		if err := sleep(ctx, 5*time.Millisecond); err != nil {
 			return err
@@ -476,26 +478,40 @@ func waitUntil(ctx context.Context, timeout time.Duration, what string, cond fun
 // then starts the backup: the backup then joins a cluster that already has
 // a master, as after any failover, instead of racing it for the first
 // election (at 10 ms the two Master_Down_Intervals differ by 0.4 ms).
-func (b *bench) startPair(ctx context.Context, k *daemonKind, interval time.Duration, vrs []vr) (master, backup *daemon, err error) {
+//
+// It waits up to the master's Master_Down_Interval plus slack, and returns
+// how long the master took from its start to holding every VIP. If it never
+// did, converged is 0 and err wraps errTimeout; with keepGoing the backup is
+// started all the same (a scale run measures what such a daemon costs).
+func (b *bench) startPair(ctx context.Context, k *daemonKind, interval time.Duration, vrs []vr, slack time.Duration, keepGoing bool) (master, backup *daemon, converged time.Duration, err error) {
+	started := time.Now()
 	master, err = k.start(b.dir, b.master, masterPriority, interval, vrs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	timeout := vrrp.MasterDownInterval(3, masterPriority, interval) + 5*time.Second
-	if err := waitUntil(ctx, timeout, fmt.Sprintf("%s on h2 to take all %d VIPs", k.Name, len(vrs)), func() (bool, error) {
+	held := 0
+	timeout := vrrp.MasterDownInterval(3, masterPriority, interval) + slack
+	err = waitUntil(ctx, timeout, fmt.Sprintf("%s on h2 to take all %d VIPs", k.Name, len(vrs)), func() (bool, error) {
 		if !master.proc.Running() {
 			return false, fmt.Errorf("%s on h2 exited:\n%s", k.Name, master.logTail(10))
 		}
-		n, err := vipsHeld(b.master, vrs)
-		return n == len(vrs), err
-	}); err != nil {
+		var err error
+		held, err = vipsHeld(b.master, vrs)
+		return held == len(vrs), err
+	})
+	switch {
+	case err == nil:
+		converged = time.Since(started)
+	case errors.Is(err, errTimeout) && keepGoing:
+		err = fmt.Errorf("%w (it held %d)", err, held)
+	default:
 		master.stop()
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	backup, err = k.start(b.dir, b.backup, backupPriority, interval, vrs)
-	if err != nil {
+	backup, berr := k.start(b.dir, b.backup, backupPriority, interval, vrs)
+	if berr != nil {
 		master.stop()
-		return nil, nil, err
+		return nil, nil, 0, berr
 	}
-	return master, backup, nil
+	return master, backup, converged, err
 }

@@ -91,7 +91,7 @@ func (t *trial) run(ctx context.Context, k *daemonKind, sc *scenario, interval t
 	vrs := benchVRs(1)
 	vip := vrs[0].VIP.Addr()
 	var err error
-	if t.master, t.backup, err = b.startPair(ctx, k, interval, vrs); err != nil {
+	if t.master, t.backup, _, err = b.startPair(ctx, k, interval, vrs, 5*time.Second, false); err != nil {
 		return err
 	}
 	c, err := b.lab.Capture()
