@@ -99,7 +99,7 @@ func (t *trial) run(ctx context.Context, k *daemonKind, sc *scenario, interval t
 		return err
 	}
 	defer c.Stop()
-	prober, err := b.client.StartProber(vip, b.opts.probeEvery)
+	prober, err := b.client.StartPreciseProber(vip, b.opts.probeEvery)
 	if err != nil {
 		return err
 	}
