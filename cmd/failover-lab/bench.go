@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	out := fs.String("out", "", "directory to write bench.md, bench.svg and bench.json into (default: print the tables only)")
 	verbose := fs.Bool("v", false, "print every command that builds the lab")
 	keep := fs.Bool("keep", false, "keep the daemons' configs and logs (the directory is printed at the end)")
+	from := fs.String("from", "", "measure nothing: render the tables, chart and bench.md of this bench.json (with -out)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -146,6 +148,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "failover-lab bench: %v\n", err)
 		return 2
+	}
+	if *from != "" {
+		return renderFrom(*from, o.outDir, stdout, stderr)
 	}
 	if err := lab.BuildAvailable(); err != nil {
 		fmt.Fprintf(stderr, "failover-lab bench: %v\nRun it as root, e.g. sudo make bench.\n", err)
@@ -195,6 +200,26 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		fmt.Fprintf(stdout, "\nwrote %s, %s and %s\n", filepath.Join(o.outDir, "bench.md"), filepath.Join(o.outDir, "bench.svg"), filepath.Join(o.outDir, "bench.json"))
+	}
+	return 0
+}
+
+// renderFrom re-renders the outputs of an earlier run from its JSON.
+func renderFrom(path, outDir string, stdout, stderr io.Writer) int {
+	js, err := os.ReadFile(path)
+	if err == nil {
+		var r benchReport
+		if err = json.Unmarshal(js, &r); err == nil {
+			md := r.markdown()
+			fmt.Fprint(stdout, md.tables)
+			if outDir != "" {
+				err = r.write(outDir, md)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "failover-lab bench: %v\n", err)
+		return 1
 	}
 	return 0
 }

@@ -199,6 +199,13 @@ func (r *benchReport) cpuPanel(s *svg, y0 float64) {
 	}
 	s.text((left+right)/2, bottom+38, "middle", "12", "VRIDs on one interface")
 	ly := top + 10
+	unsteady := false
+	defer func() {
+		if unsteady {
+			s.f(`<circle cx="%.1f" cy="%.1f" r="4" fill="white" stroke="#333" stroke-width="1.5"/>`, right+35, ly)
+			s.text(right+56, ly+4, "start", "12", "no steady state")
+		}
+	}()
 	for ii, iv := range intervals {
 		col := intervalColors[ii%len(intervalColors)]
 		for _, d := range []string{"failover", "keepalived"} {
@@ -208,7 +215,12 @@ func (r *benchReport) cpuPanel(s *svg, y0 float64) {
 					v := sr.Master.CPUMSPerS + sr.Backup.CPUMSPerS
 					if v > 0 {
 						pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(i), y(v)))
-						s.f(`<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s %d VRIDs %s: %.3f ms/s</title></circle>`, x(i), y(v), col, d, n, fmtInterval(iv), v)
+						fill, note := col, ""
+						if sr.NotConverged != "" || !sr.Stable {
+							fill, note = "white", " (no steady state)"
+							unsteady = true
+						}
+						s.f(`<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="1.5"><title>%s %d VRIDs %s: %.3f ms/s%s</title></circle>`, x(i), y(v), fill, col, d, n, fmtInterval(iv), v, note)
 					}
 				}
 			}

@@ -57,8 +57,12 @@ func (r scaleResult) line() string {
 	if r.NotConverged != "" {
 		st += "  NOT CONVERGED: " + r.NotConverged
 	}
-	return fmt.Sprintf("%s converged in %5.2f s, CPU master %7.2f ms/s backup %7.2f ms/s (ticks %.0f/%.0f), RSS master %5.1f MiB (peak %5.1f) backup %5.1f MiB (peak %5.1f)%s",
-		head, r.ConvergeS, r.Master.CPUMSPerS, r.Backup.CPUMSPerS, r.Master.TicksCPUMSPerS, r.Backup.TicksCPUMSPerS,
+	conv := fmt.Sprintf("%5.2f s", r.ConvergeS)
+	if r.NotConverged != "" {
+		conv = "never  "
+	}
+	return fmt.Sprintf("%s converged in %s, CPU master %7.2f ms/s backup %7.2f ms/s (ticks %.0f/%.0f), RSS master %5.1f MiB (peak %5.1f) backup %5.1f MiB (peak %5.1f)%s",
+		head, conv, r.Master.CPUMSPerS, r.Backup.CPUMSPerS, r.Master.TicksCPUMSPerS, r.Backup.TicksCPUMSPerS,
 		mib(r.Master.RSSKiB), mib(r.Master.HWMKiB), mib(r.Backup.RSSKiB), mib(r.Backup.HWMKiB), st)
 }
 
