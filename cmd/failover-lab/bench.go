@@ -189,6 +189,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	b.report.LoadEnd = loadAvg()
 	b.report.DurationS = time.Since(start).Seconds()
 	if runErr != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "failover-lab bench: interrupted after %d takeovers and %d scale runs; the lab and its daemons are removed\n", len(b.report.Takeovers), len(b.report.Scale))
+			return 130
+		}
 		fmt.Fprintf(stderr, "failover-lab bench: %v\n", runErr)
 		return 1
 	}
