@@ -49,7 +49,7 @@ var scenarios = []scenario{
 	{Name: "kill", Title: "crash (SIGKILL + cable pulled)", fault: faultKill},
 	{Name: "term", Title: "graceful stop (SIGTERM)", Resign: true, fault: faultTerm},
 	{Name: "linkdown", Title: "master's link down", fault: faultLinkDown},
-	// {Name: "drain", Title: "failoverctl drain", Resign: true, Only: []string{"failover"}, fault: faultDrain},
+	{Name: "drain", Title: "failoverctl drain", Resign: true, Only: []string{"failover"}, fault: faultDrain},
 }
 
 // limit is the protocol's lower bound on detection for this scenario.
@@ -96,6 +96,21 @@ func faultLinkDown(t *trial) error {
 	return t.master.host.LinkDown()
 }
 
+// faultDrain is a planned handover: `failoverctl drain` on the master, which
+// advertises priority 0 but keeps answering for the VIP until it hears the
+// new master (make-before-break). keepalived has no equivalent.
+func faultDrain(t *trial) error {
+	ctl, err := findBinary(t.b.opts.binDir, "failoverctl")
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(ctl, "-socket", t.master.socketPath(), "drain").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("failoverctl drain: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // benchOpts are the command-line settings.
 type benchOpts struct {
 	binDir         string
@@ -118,7 +133,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlagSet("bench", stderr)
 	binDir := fs.String("bin", defaultBinDir(), "directory holding the failoverd binary")
 	keepalived := fs.String("keepalived", "keepalived", `keepalived binary to compare with ("none" to measure failoverd only)`)
-	scen := fs.String("scenarios", "kill,term,linkdown", "takeover scenarios ("+scenarioNames()+`; "none" for none)`)
+	scen := fs.String("scenarios", "kill,term,linkdown,drain", "takeover scenarios ("+scenarioNames()+`; "none" for none)`)
 	intervals := fs.String("intervals", "1s,100ms,10ms", "advert intervals of the takeover trials")
 	reps := fs.Int("reps", 5, "repetitions per scenario, interval and daemon")
 	probe := fs.Duration("probe", time.Millisecond, "client probe period")

@@ -69,9 +69,15 @@ func failoverdKind(bin string) *daemonKind {
 	return &daemonKind{Name: "failover", Bin: bin, config: failoverdConfig}
 }
 
+// failoverdSocket is the control socket of failoverd on h.
+func failoverdSocket(dir string, h *lab.Host) string { return filepath.Join(dir, h.Name+".sock") }
+
+// socketPath is the daemon's control socket (failoverd only).
+func (d *daemon) socketPath() string { return failoverdSocket(d.dir, d.host) }
+
 func failoverdConfig(dir string, h *lab.Host, priority int, interval time.Duration, vrs []vr) ([]string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\ncontrol_socket = %q\n", filepath.Join(dir, h.Name+".sock"))
+	fmt.Fprintf(&b, "[global]\ncontrol_socket = %q\n", failoverdSocket(dir, h))
 	for _, v := range vrs {
 		fmt.Fprintf(&b, "\n[[instance]]\nname = \"vr%d\"\ninterface = %q\nvrid = %d\npriority = %d\nversion = 3\nadvert_interval = %q\nvirtual_ips = [%q]\n",
 			v.VRID, h.Iface, v.VRID, priority, interval.String(), v.VIP.String())

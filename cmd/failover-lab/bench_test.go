@@ -164,6 +164,19 @@ func TestClientGap(t *testing.T) {
 	if _, _, err := clientGap(r, "h1", "h2"); err == nil {
 		t.Error("no outage from h1 to h2, but no error")
 	}
+	// A drain hands over without a lost probe: no gap.
+	var d lab.ProbeResult
+	for i := range 10 {
+		d.Sent = append(d.Sent, t0.Add(time.Duration(i)*time.Millisecond))
+		from := "h2"
+		if i >= 6 {
+			from = "h1"
+		}
+		d.Replies = append(d.Replies, lab.Reply{Seq: uint64(i), Sent: d.Sent[i], From: from})
+	}
+	if gap, lost, err := clientGap(d, "h2", "h1"); err != nil || gap != 0 || lost != 0 {
+		t.Errorf("lossless handover: clientGap = %v, %d, %v; want 0, 0", gap, lost, err)
+	}
 }
 
 func sampleReport() *benchReport {
@@ -277,6 +290,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if s, err := parseScenarios("kill,term"); err != nil || len(s) != 2 || s[1].Name != "term" || !s[1].Resign {
 		t.Errorf("parseScenarios: %v %v", s, err)
+	}
+	if d := findScenario("drain"); d == nil || !d.Resign || d.supports("keepalived") || !d.supports("failover") {
+		t.Errorf("drain scenario: %+v", d)
 	}
 	if _, err := parseScenarios("reboot"); err == nil {
 		t.Error("unknown scenario accepted")
