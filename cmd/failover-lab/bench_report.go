@@ -329,11 +329,11 @@ func (r *benchReport) goals() string {
 		}
 	}
 	for _, g := range r.groups() {
-		if g.Scenario != "term" || g.Daemon != "failover" || g.Overhead.N == 0 {
+		if (g.Scenario != "term" && g.Scenario != "drain") || g.Daemon != "failover" || g.Overhead.N == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "- graceful stop, %s: takeover median %.2f ms ≤ Skew_Time %.2f ms + 1 ms: %s (client gap median %.1f ms)\n",
-			fmtInterval(g.IntervalMS), g.Detection.Med, g.LimitMS, verdict(g.Overhead.Med <= 1), g.Gap.Med)
+		fmt.Fprintf(&b, "- %s, %s: takeover median %.2f ms ≤ Skew_Time %.2f ms + 1 ms: %s (client gap median %.1f ms, %g probes lost)\n",
+			scenarioTitle(g.Scenario), fmtInterval(g.IntervalMS), g.Detection.Med, g.LimitMS, verdict(g.Overhead.Med <= 1), g.Gap.Med, g.Lost.Med)
 	}
 	if fo := r.scaleFind("failover", 255, 100); fo != nil && fo.Error == "" {
 		hwm := mib(max(fo.Master.HWMKiB, fo.Backup.HWMKiB))
