@@ -80,15 +80,15 @@ func (r *benchReport) scaleHasData() bool {
 // overheadPanel: one group of bars per scenario and interval.
 func (r *benchReport) overheadPanel(s *svg, y0 float64) {
 	type cat struct {
-		label string
-		bars  []*takeoverGroup // failover, keepalived (nil if absent)
+		scenario, interval string
+		bars               []*takeoverGroup // failover, keepalived (nil if absent)
 	}
 	var cats []cat
 	for _, g := range r.groups() {
 		if g.Daemon != "failover" {
 			continue
 		}
-		cats = append(cats, cat{label: g.Scenario + " " + fmtInterval(g.IntervalMS), bars: []*takeoverGroup{g, r.group(g.Scenario, g.IntervalMS, "keepalived")}})
+		cats = append(cats, cat{scenario: g.Scenario, interval: fmtInterval(g.IntervalMS), bars: []*takeoverGroup{g, r.group(g.Scenario, g.IntervalMS, "keepalived")}})
 	}
 	lo, hi := 0.0, 0.0
 	for _, c := range cats {
@@ -131,18 +131,20 @@ func (r *benchReport) overheadPanel(s *svg, y0 float64) {
 			x := cx + (float64(j)-1)*barW
 			ym, yz := y(g.Overhead.Med), y(0)
 			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: median %.2f ms (min %.2f, max %.2f, %d runs)</title></rect>`,
-				x, math.Min(ym, yz), barW-2, math.Max(math.Abs(yz-ym), 0.5), col, g.Daemon, c.label, g.Overhead.Med, g.Overhead.Min, g.Overhead.Max, g.Overhead.N)
+				x, math.Min(ym, yz), barW-2, math.Max(math.Abs(yz-ym), 0.5), col, g.Daemon, c.scenario+" "+c.interval, g.Overhead.Med, g.Overhead.Min, g.Overhead.Max, g.Overhead.N)
 			mid := x + (barW-2)/2
 			s.line(mid, y(g.Overhead.Min), mid, y(g.Overhead.Max), `stroke="#222" stroke-width="1.2"`)
 			s.line(mid-4, y(g.Overhead.Min), mid+4, y(g.Overhead.Min), `stroke="#222"`)
 			s.line(mid-4, y(g.Overhead.Max), mid+4, y(g.Overhead.Max), `stroke="#222"`)
 		}
-		s.text(cx, bottom+18, "middle", "11", c.label)
+		// Two lines: twelve "linkdown 100ms" side by side would overlap.
+		s.text(cx, bottom+16, "middle", "11", c.scenario)
+		s.text(cx, bottom+30, "middle", "11", c.interval)
 	}
 	lx := left + 10
 	for _, it := range []struct{ name, col string }{{"failover", colFailover}, {"keepalived", colKeep}} {
-		s.f(`<rect x="%.1f" y="%.1f" width="12" height="12" fill="%s"/>`, lx, bottom+38, it.col)
-		s.text(lx+16, bottom+49, "start", "12", it.name)
+		s.f(`<rect x="%.1f" y="%.1f" width="12" height="12" fill="%s"/>`, lx, bottom+46, it.col)
+		s.text(lx+16, bottom+57, "start", "12", it.name)
 		lx += 110
 	}
 }
