@@ -192,13 +192,29 @@ func (d *daemon) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// binaryGoVersion is the Go toolchain that built a binary.
-func binaryGoVersion(path string) string {
+// binaryInfo is the Go toolchain that built a binary and the commit it was
+// built from ("" if not stamped; "+dirty" for uncommitted changes).
+func binaryInfo(path string) (goVersion, revision string) {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return "?"
+		return "?", ""
 	}
-	return bi.GoVersion
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(revision) > 12 {
+		revision = revision[:12]
+	}
+	if revision != "" && dirty {
+		revision += "+dirty"
+	}
+	return bi.GoVersion, revision
 }
 
 // keepalivedVersion is the first line of `keepalived -v` ("Keepalived v2.2.7 (01/16,2022)").

@@ -140,12 +140,14 @@ type machineInfo struct {
 	CPU        string `json:"cpu"`
 	Cores      int    `json:"cores"`
 	Kernel     string `json:"kernel"`
-	GoVersion  string `json:"go_version"` // of the failoverd binary measured
+	GoVersion  string `json:"go_version"`         // of the failoverd binary measured
+	Revision   string `json:"revision,omitempty"` // commit failoverd was built from
 	Keepalived string `json:"keepalived,omitempty"`
 }
 
 func readMachine(failoverd string) machineInfo {
-	m := machineInfo{Cores: runtime.NumCPU(), CPU: "?", Kernel: "?", GoVersion: binaryGoVersion(failoverd)}
+	m := machineInfo{Cores: runtime.NumCPU(), CPU: "?", Kernel: "?"}
+	m.GoVersion, m.Revision = binaryInfo(failoverd)
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

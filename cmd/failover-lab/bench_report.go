@@ -396,6 +396,9 @@ func (r *benchReport) markdown() benchMarkdown {
 	var s strings.Builder
 	fmt.Fprintf(&s, "Measured %s on %s (%d cores), %s, failoverd built with %s",
 		r.Date, r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.GoVersion)
+	if r.Machine.Revision != "" {
+		fmt.Fprintf(&s, " from %s", r.Machine.Revision)
+	}
 	if r.Machine.Keepalived != "" {
 		fmt.Fprintf(&s, ", %s", r.Machine.Keepalived)
 	}
