@@ -44,8 +44,20 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}"; \
 	done
 
-bench:
+# Micro-benchmarks of the advert codec, then the failover benchmark
+# (docs/bench.md): takeover time against the protocol's limits and against
+# keepalived, CPU and memory at 1-255 VRIDs. Writes docs/bench.md (between
+# its markers), docs/bench.svg and docs/bench.json; about 15 minutes. Needs
+# root; installs Debian's keepalived to compare with if it is missing (the
+# package starts nothing without a configuration). Pass more flags with
+# BENCHFLAGS, e.g. make bench BENCHFLAGS='-reps 10'.
+BENCHFLAGS ?=
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vrrp
+	@if [ "$$(id -u)" != 0 ]; then echo "the failover benchmark needs root for network namespaces: sudo make bench"; exit 1; fi
+	@command -v keepalived >/dev/null || { echo "installing keepalived (Debian package) to compare with"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends keepalived >/dev/null; }
+	$(BIN)/failover-lab bench -out docs $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)

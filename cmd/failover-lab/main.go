@@ -1,6 +1,8 @@
 // Command failover-lab runs failover in a throw-away network-namespace lab on
 // this host (see pkg/lab): `demo` shows a cluster failing over while you
-// watch. It needs root; everything it creates is removed when it exits.
+// watch, `bench` measures takeovers and load against the protocol's limits and
+// against keepalived. It needs root; everything it creates is removed when it
+// exits.
 package main
 
 import (
@@ -24,6 +26,9 @@ func usage(w io.Writer) {
 Commands:
   demo    a 3-host cluster and a client in network namespaces: elect, crash
           the master, watch the VIP move, restart, hand over gracefully
+  bench   takeover time after a crash, a graceful stop and a link loss
+          against the protocol limit and keepalived; CPU and memory at 1 to
+          255 VRIDs; writes a markdown table, an SVG chart and raw JSON
 
 Run "failover-lab COMMAND -h" for the command's flags. Needs root.
 `)
@@ -39,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0

@@ -80,6 +80,7 @@ type Prober struct {
 	conn     *net.UDPConn
 	target   netip.AddrPort
 	interval time.Duration
+	precise  bool // see StartPreciseProber
 	stop     chan struct{}
 	wg       sync.WaitGroup
 
@@ -91,6 +92,10 @@ type Prober struct {
 // StartProber starts probing target (a VIP, port ProbePort) from h every
 // interval until Stop.
 func (h *Host) StartProber(target netip.Addr, interval time.Duration) (*Prober, error) {
+	return h.startProber(target, interval, false)
+}
+
+func (h *Host) startProber(target netip.Addr, interval time.Duration, precise bool) (*Prober, error) {
 	var conn *net.UDPConn
 	err := h.Do(func() error {
 		c, err := net.ListenUDP("udp", nil)
@@ -100,10 +105,14 @@ func (h *Host) StartProber(target netip.Addr, interval time.Duration) (*Prober, 
 	if err != nil {
 		return nil, fmt.Errorf("prober on %s: %w", h.Name, err)
 	}
-	p := &Prober{conn: conn, target: netip.AddrPortFrom(target, ProbePort), interval: interval,
+	p := &Prober{conn: conn, target: netip.AddrPortFrom(target, ProbePort), interval: interval, precise: precise,
 		stop: make(chan struct{}), replies: map[uint64]Reply{}}
 	p.wg.Add(2)
-	go p.send()
+	if precise {
+		go p.sendPrecise()
+	} else {
+		go p.send()
+	}
 	go p.receive()
 	return p, nil
 }
@@ -119,15 +128,20 @@ func (p *Prober) send() {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		p.mu.Lock()
-		seq := uint64(len(p.sent))
-		p.sent = append(p.sent, now)
-		p.mu.Unlock()
-		binary.BigEndian.PutUint64(msg[0:8], seq)
-		binary.BigEndian.PutUint64(msg[8:16], uint64(now.UnixNano()))
-		p.conn.WriteToUDPAddrPort(msg[:], p.target) // errors (no route yet) count as loss
+		p.probe(&msg)
 	}
+}
+
+// probe sends the next probe and records its send time.
+func (p *Prober) probe(msg *[probeLen]byte) {
+	now := time.Now()
+	p.mu.Lock()
+	seq := uint64(len(p.sent))
+	p.sent = append(p.sent, now)
+	p.mu.Unlock()
+	binary.BigEndian.PutUint64(msg[0:8], seq)
+	binary.BigEndian.PutUint64(msg[8:16], uint64(now.UnixNano()))
+	p.conn.WriteToUDPAddrPort(msg[:], p.target) // errors (no route yet) count as loss
 }
 
 func (p *Prober) receive() {
