@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failover-ha/failover/internal/pcapfile"
 	"github.com/failover-ha/failover/pkg/lab"
 	"github.com/failover-ha/failover/vrrp"
 )
@@ -121,6 +123,9 @@ func TestNoPreemptKeepsCurrentMaster(t *testing.T) {
 	c.start(h2, instanceOpts{priority: 200, preempt: boolp(false)})
 	c.start(h1, instanceOpts{priority: 100, preempt: boolp(false)})
 	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	// The VIP is added before the transition is logged: wait for the line
+	// this test counts before killing the daemon.
+	c.waitFor("h2 to log its takeover", time.Second, func() bool { return strings.Contains(c.log(h2), "BACKUP -> MASTER") })
 	c.stop(h2, syscall.SIGKILL)
 	c.waitFor("h1 to take over", 2*time.Second, func() bool { ok, _ := h1.HasAddr(vip4); return ok })
 	c.start(h2, instanceOpts{priority: 200, preempt: boolp(false)})
@@ -337,14 +342,14 @@ func TestIPv6Failover(t *testing.T) {
 	mark := len(c.cap.Frames())
 	c.stop(h2, syscall.SIGTERM)
 	c.waitSoleHolder(h1, vip6, 2*time.Second)
-	found := false
-	for _, f := range c.cap.Frames()[mark:] {
-		if target, ok := lab.IsUnsolicitedNA(f.Data); ok && target == vip6 && bytes.Equal(f.Data[6:12], h1.MAC) {
-			found = true
-		}
-	}
-	if !found {
-		t.Error("no unsolicited NA for the VIP from the new master")
+	// The NA follows the address by microseconds; the capture may lag more.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.cap.WaitFrom(ctx, mark, func(f pcapfile.Frame) bool {
+		target, ok := lab.IsUnsolicitedNA(f.Data)
+		return ok && target == vip6 && bytes.Equal(f.Data[6:12], h1.MAC)
+	}); err != nil {
+		t.Errorf("no unsolicited NA for the VIP from the new master: %v", err)
 	}
 	if err := c.ping(c.lab.Clients[0], vip6); err != nil {
 		t.Errorf("client cannot reach the IPv6 VIP after failover: %v", err)

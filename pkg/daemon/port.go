@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,11 +32,15 @@ func (k portKey) String() string {
 }
 
 // port is the event loop of one interface and family: it owns the VRRP
-// socket and drives every instance on it, on one OS thread waiting in
-// epoll for three things: the socket (adverts are decoded and handed to
-// their instance inline), a timerfd armed at the earliest deadline of all
-// its instances, and an eventfd that other goroutines ring when they queue
-// work. keepalived's single-threaded shape, for the same reasons:
+// socket and drives every instance on it from one goroutine, waiting on its
+// own epoll set of three things: the socket (adverts are decoded and handed
+// to their instance inline), a timerfd armed at the earliest deadline of
+// all its instances, and an eventfd that other goroutines ring when they
+// queue work. The epoll fd itself is registered with Go's netpoller (an
+// epoll set is readable while it has events), so the goroutine parks like
+// any network reader instead of blocking a thread in epoll_wait, which
+// would hand its P off and back on every advert. keepalived's
+// single-threaded shape, for the same reasons:
 //
 //   - a timerfd wakes within microseconds of the deadline, where Go's
 //     runtime timers wait in epoll with millisecond timeouts and fire up to a
@@ -47,6 +53,7 @@ type port struct {
 	log hclog.Logger
 
 	epfd, tfd, efd int
+	ep             *os.File // epfd, registered with the netpoller
 	cmds           chan func(now time.Time)
 	done           chan struct{}
 
@@ -57,6 +64,14 @@ type port struct {
 	byVRID    [256]*instance.Instance
 	adv       vrrp.Advert
 	stopping  bool
+	// deadlines orders instances by their next deadline, so a wake-up costs
+	// O(log n), not a scan of every instance. Entries go stale when an
+	// instance re-arms (every advert a backup hears); a stale entry is
+	// dropped when it reaches the top.
+	deadlines deadlineHeap
+	touched   []*instance.Instance // instances handled since deadlines were last updated
+	armed     time.Time            // what the timerfd is set to; zero: disarmed
+	fired     bool                 // the timerfd expired and must be set again
 
 	// Drops not attributable to an instance.
 	unknownVRID atomic.Uint64
@@ -86,14 +101,28 @@ func newPort(key portKey, log hclog.Logger) (*port, error) {
 			return nil, fmt.Errorf("port %s: epoll add: %w", key, err)
 		}
 	}
-	go p.loop()
+	if err := unix.SetNonblock(p.epfd, true); err != nil {
+		p.closeFDs()
+		return nil, fmt.Errorf("port %s: epoll: %w", key, err)
+	}
+	p.ep = os.NewFile(uintptr(p.epfd), "epoll "+key.String())
+	rc, err := p.ep.SyscallConn()
+	if err != nil {
+		p.closeFDs()
+		return nil, fmt.Errorf("port %s: epoll: %w", key, err)
+	}
+	go p.loop(rc)
 	return p, nil
 }
 
 func (p *port) closeFDs() {
 	unix.Close(p.efd)
 	unix.Close(p.tfd)
-	unix.Close(p.epfd)
+	if p.ep != nil {
+		p.ep.Close()
+	} else {
+		unix.Close(p.epfd)
+	}
 }
 
 // wake rings the loop; safe from any goroutine.
@@ -121,9 +150,10 @@ func (p *port) do(fn func(now time.Time)) {
 func (p *port) attach(in *instance.Instance) {
 	p.do(func(now time.Time) {
 		p.instances = append(p.instances, in)
-		p.byVRID[in.Config().VRID] = in
+		p.byVRID[in.VRID()] = in
 		in.SetDriver(p.wake, time.Now)
 		in.Start(now)
+		p.touched = append(p.touched, in)
 	})
 }
 
@@ -138,8 +168,8 @@ func (p *port) detach(in *instance.Instance) {
 				break
 			}
 		}
-		if p.byVRID[in.Config().VRID] == in {
-			p.byVRID[in.Config().VRID] = nil
+		if p.byVRID[in.VRID()] == in {
+			p.byVRID[in.VRID()] = nil
 		}
 	})
 }
@@ -193,22 +223,30 @@ func (p *port) Send(payload []byte, src, dst netip.Addr) error {
 	return p.sock.Send(payload, src, dst)
 }
 
-// loop is the port's thread. It never returns until close.
-func (p *port) loop() {
-	runtime.LockOSThread()
+// loop is the port's goroutine. It never returns until close.
+func (p *port) loop(rc syscall.RawConn) {
 	defer close(p.done)
 	defer p.closeFDs()
 	defer p.closeSocket()
 	events := make([]unix.EpollEvent, 8)
 	var buf [8]byte
+	var n int
+	var werr error
+	// poll collects ready events without blocking; RawConn.Read parks the
+	// goroutine in the netpoller until the epoll set is readable when it
+	// returns false. Made once: a closure per wake-up would allocate.
+	poll := func(uintptr) bool {
+		n, werr = unix.EpollWait(p.epfd, events, 0)
+		return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
+	}
 	for !p.stopping {
 		p.armTimer()
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
+		if err := rc.Read(poll); err != nil {
 			p.log.Error("event loop failed", "error", err)
+			return
+		}
+		if werr != nil {
+			p.log.Error("event loop failed", "error", werr)
 			return
 		}
 		now := time.Now()
@@ -218,12 +256,16 @@ func (p *port) loop() {
 				unix.Read(p.efd, buf[:])
 				p.runCommands(now)
 				for _, in := range p.instances {
-					in.ProcessInbox(now)
+					if in.ProcessInbox(now) {
+						p.touched = append(p.touched, in)
+					}
 				}
 			case fd == p.tfd:
-				unix.Read(p.tfd, buf[:])
+				// Setting the timer again clears its expiry count, so
+				// armTimer makes the fd quiet without a read.
+				p.fired = true
 			case p.sock != nil && fd == p.sock.Fd():
-				p.readAll(now)
+				p.readOne(now)
 			}
 		}
 		p.tick(time.Now())
@@ -243,20 +285,56 @@ func (p *port) runCommands(now time.Time) {
 
 // tick fires every instance deadline that is due.
 func (p *port) tick(now time.Time) {
-	for _, in := range p.instances {
-		if at, ok := in.NextDeadline(); ok && !now.Before(at) {
-			in.Tick(now)
+	p.updateDeadlines()
+	for p.deadlines.Len() > 0 {
+		top := p.deadlines[0]
+		if now.Before(top.at) {
+			break
+		}
+		heap.Pop(&p.deadlines)
+		if at, ok := top.in.NextDeadline(); ok && at.Equal(top.at) && p.attached(top.in) {
+			top.in.Tick(now)
+			p.touched = append(p.touched, top.in)
 		}
 	}
+	p.updateDeadlines()
 }
 
-// armTimer sets the timerfd to the earliest deadline of the instances.
-func (p *port) armTimer() {
-	var next time.Time
-	for _, in := range p.instances {
-		if at, ok := in.NextDeadline(); ok && (next.IsZero() || at.Before(next)) {
-			next = at
+// updateDeadlines queues the current deadline of every touched instance.
+func (p *port) updateDeadlines() {
+	for _, in := range p.touched {
+		if at, ok := in.NextDeadline(); ok {
+			heap.Push(&p.deadlines, deadline{at, in})
 		}
+	}
+	p.touched = p.touched[:0]
+}
+
+func (p *port) attached(in *instance.Instance) bool {
+	return p.byVRID[in.VRID()] == in
+}
+
+// armTimer sets the timerfd to the earliest current deadline. It leaves the
+// timer alone when it is already set no later than that: a backup's
+// deadline moves later with every advert it hears, and waking early once
+// (to find nothing due and set the timer again) is cheaper than a system
+// call per advert.
+func (p *port) armTimer() {
+	p.updateDeadlines()
+	var next time.Time
+	for p.deadlines.Len() > 0 {
+		top := p.deadlines[0]
+		if at, ok := top.in.NextDeadline(); ok && at.Equal(top.at) && p.attached(top.in) {
+			next = top.at
+			break
+		}
+		heap.Pop(&p.deadlines) // stale
+	}
+	if !p.fired && !p.armed.IsZero() && !next.IsZero() && !next.Before(p.armed) {
+		return
+	}
+	if !p.fired && p.armed.IsZero() && next.IsZero() {
+		return
 	}
 	var spec unix.ItimerSpec
 	if !next.IsZero() {
@@ -267,12 +345,19 @@ func (p *port) armTimer() {
 		spec.Value = unix.NsecToTimespec(int64(d))
 	}
 	unix.TimerfdSettime(p.tfd, 0, &spec, nil)
+	p.armed, p.fired = next, false
 }
 
-// readAll handles every queued packet: RFC 9568 §7.1's generic checks, then
-// the instance of its VRID.
-func (p *port) readAll(now time.Time) {
-	for p.sock != nil {
+// readOne handles one queued packet: RFC 9568 §7.1's generic checks, then
+// the instance of its VRID. One per readiness event: when more are queued
+// epoll reports the socket again at once, and adverts mostly come one at a
+// time, so reading until the queue is empty would cost a fruitless
+// recvmsg per advert.
+func (p *port) readOne(now time.Time) {
+	if p.sock == nil {
+		return
+	}
+	{
 		pkt, ok, err := p.sock.TryRead()
 		if err != nil {
 			p.log.Error("VRRP socket failed", "error", err)
@@ -283,7 +368,7 @@ func (p *port) readAll(now time.Time) {
 		}
 		if pkt.IfIndex != 0 && pkt.IfIndex != p.index {
 			p.wrongIface.Add(1)
-			continue
+			return
 		}
 		var in *instance.Instance
 		if len(pkt.Payload) >= 2 {
@@ -295,16 +380,50 @@ func (p *port) readAll(now time.Time) {
 			} else {
 				p.malformed.Add(1)
 			}
-			continue
+			return
 		}
 		if in == nil {
 			p.unknownVRID.Add(1) // another cluster's VRID on the same link
-			continue
+			return
 		}
 		if pkt.TTL != vrrp.TTL {
 			in.Drop(instance.DropTTL)
-			continue
+			return
 		}
-		in.Receive(now, &pkt, &p.adv)
+		in.Receive(arrival(now, pkt.Received), &pkt, &p.adv)
+		p.touched = append(p.touched, in)
 	}
+}
+
+// arrival is when the kernel received a packet, on now's monotonic clock:
+// the Master_Down_Timer counts from the advert's arrival, not from when the
+// loop got round to it.
+func arrival(now time.Time, kernel time.Time) time.Time {
+	if kernel.IsZero() {
+		return now
+	}
+	age := time.Since(kernel) // both wall clock readings
+	if age < 0 || age > time.Second {
+		return now // the wall clock moved; trust the loop's time
+	}
+	return now.Add(-age)
+}
+
+// deadline is one instance's next deadline as the heap knows it.
+type deadline struct {
+	at time.Time
+	in *instance.Instance
+}
+
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return d
 }

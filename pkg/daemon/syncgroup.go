@@ -60,16 +60,21 @@ func newSyncGroup(d *Daemon, cfg config.SyncGroup, log hclog.Logger) *syncGroup 
 	}
 }
 
-// setMembers gives the group its running instances (after a start or reload).
-func (g *syncGroup) setMembers(m map[string]*instance.Instance) {
+// setMembers gives the group its running instances (after a start or
+// reload). A reload releases a hold: it is the operator asking for the
+// configuration, new priorities included, to be evaluated afresh, and a
+// held member could not preempt however high its new priority.
+func (g *syncGroup) setMembers(m map[string]*instance.Instance, reload bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.members = m
 	g.applyFaultsLocked()
-	if g.held {
-		for name, in := range m {
-			in.SetGroupHold(name != g.holder)
-		}
+	if g.held && reload {
+		g.held, g.holder = false, ""
+		g.log.Info("configuration reloaded; releasing the group")
+	}
+	for name, in := range m {
+		in.SetGroupHold(g.held && name != g.holder)
 	}
 }
 

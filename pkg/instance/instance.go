@@ -205,18 +205,23 @@ func (in *Instance) SetDriver(wake func(), clock func() time.Time) {
 	in.wake, in.clock = wake, clock
 }
 
-// ProcessInbox handles every request queued so far. Only the driving loop
-// may call it.
-func (in *Instance) ProcessInbox(now time.Time) {
+// ProcessInbox handles every request queued so far and reports whether
+// there was any. Only the driving loop may call it.
+func (in *Instance) ProcessInbox(now time.Time) bool {
+	handled := false
 	for {
 		select {
 		case msg := <-in.inbox:
 			in.handleInput(now, msg)
+			handled = true
 		default:
-			return
+			return handled
 		}
 	}
 }
+
+// VRID is the instance's virtual router ID, which never changes.
+func (in *Instance) VRID() uint8 { return in.template.VRID }
 
 func (in *Instance) handleInput(now time.Time, msg input) {
 	switch msg.kind {

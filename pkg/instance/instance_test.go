@@ -484,3 +484,45 @@ func TestGroupFaultAndHold(t *testing.T) {
 	in.setGroupHold(t0.Add(4*time.Second), false)
 	expectLog(t, w, "send(255)->224.0.0.18")
 }
+
+// nullIO does nothing, for allocation tests.
+type nullIO struct{}
+
+func (nullIO) Send([]byte, netip.Addr, netip.Addr) error { return nil }
+func (nullIO) Add(string, []netip.Prefix) error          { return nil }
+func (nullIO) Remove(string, []netip.Prefix) error       { return nil }
+func (nullIO) Announce([]netip.Prefix) error             { return nil }
+func (nullIO) Link(name string) netif.LinkState {
+	return netif.LinkState{Name: name, Exists: true, Up: true}
+}
+func (nullIO) PrimaryAddress(string, bool, []netip.Prefix) (netip.Addr, error) { return src, nil }
+
+// The steady state allocates nothing: a master sending adverts, a backup
+// hearing them.
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Priority = 255
+	io := IO{Sender: nullIO{}, Addresses: nullIO{}, Announcer: nullIO{}, Link: nullIO{}}
+	master, _ := New(cfg, io, nil)
+	now := t0
+	master.Start(now)
+	if n := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Second)
+		master.Tick(now)
+	}); n != 0 {
+		t.Errorf("master: %v allocations per advert", n)
+	}
+	cfg.Priority = 100
+	backup, _ := New(cfg, io, nil)
+	backup.Start(t0)
+	a := vrrp.Advert{Version: 3, VRID: 51, Priority: 200, MaxAdvertInt: 100, Addrs: []netip.Addr{vip.Addr()}}
+	p := netif.Packet{Src: peer, Dst: vrrp.MulticastIPv4, TTL: 255}
+	now = t0
+	backup.Receive(now, &p, &a) // the first advert adds the peer
+	if n := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Second)
+		backup.Receive(now, &p, &a)
+	}); n != 0 {
+		t.Errorf("backup: %v allocations per advert", n)
+	}
+}

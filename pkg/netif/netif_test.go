@@ -242,3 +242,25 @@ func TestLinkState(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	check(true)
 }
+
+// Sending allocates nothing per advert either.
+func TestSocketSendAllocatesNothing(t *testing.T) {
+	l := newLab(t, 1)
+	h := l.Hosts[0]
+	var tx *Socket
+	in(t, h, func() (err error) { tx, err = Listen("eth0", false); return err })
+	defer tx.Close()
+	src := h.IPv4.Addr()
+	a := vrrp.Advert{Version: 3, VRID: 7, Priority: 99, MaxAdvertInt: 100, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	b, _ := a.Append(nil, src, vrrp.MulticastIPv4, vrrp.ChecksumPseudoHeader)
+	if err := tx.Send(b, src, vrrp.MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := tx.Send(b, src, vrrp.MulticastIPv4); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per Send", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
@@ -31,6 +32,7 @@ type Packet struct {
 	TTL      uint8 // IPv4 TTL or IPv6 hop limit
 	IfIndex  int
 	Payload  []byte
+	Received time.Time // kernel receive time (wall clock), zero if not given
 }
 
 // Socket is a raw IP protocol-112 socket of one interface and address family,
@@ -58,13 +60,13 @@ type Socket struct {
 	rerr   error
 	readFn func(fd uintptr) bool
 
-	// Send state, shared by the instances on the interface.
+	// Send state, shared by the instances on the interface: a message
+	// header built in place, so sending allocates nothing either.
 	wmu     sync.Mutex
 	woob    []byte
-	wto4    unix.SockaddrInet4
-	wto6    unix.SockaddrInet6
-	wpay    []byte
-	wto     unix.Sockaddr
+	wname   [unix.SizeofSockaddrInet6]byte // sockaddr_in or sockaddr_in6
+	wiov    unix.Iovec
+	wmsg    unix.Msghdr
 	werr    error
 	writeFn func(fd uintptr) bool
 }
@@ -136,6 +138,8 @@ func (s *Socket) setup() error {
 		}
 		// Room for bursts from hundreds of virtual routers.
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+		// The kernel's receive time: timers count from an advert's arrival.
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	})
 	if err != nil {
 		return err
@@ -303,6 +307,8 @@ func parsePacket(b, oob, name []byte, v6 bool) (p Packet, ok bool) {
 			p.IfIndex = int(binary.NativeEndian.Uint32(data[16:20]))
 		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
 			p.TTL = uint8(binary.NativeEndian.Uint32(data[0:4]))
+		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(data) >= 16:
+			p.Received = time.Unix(int64(binary.NativeEndian.Uint64(data[0:8])), int64(binary.NativeEndian.Uint64(data[8:16])))
 		}
 		next := unix.CmsgSpace(int(n) - unix.SizeofCmsghdr)
 		if next > len(oob) {
@@ -317,32 +323,49 @@ func parsePacket(b, oob, name []byte, v6 bool) (p Packet, ok bool) {
 // for IPv6 its link-local address) to dst (the multicast group or a unicast
 // peer) out of this interface with TTL 255.
 func (s *Socket) Send(payload []byte, src, dst netip.Addr) error {
+	if len(payload) == 0 {
+		return nil
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.woob = s.woob[:0]
+	s.wname = [unix.SizeofSockaddrInet6]byte{}
+	var namelen int
 	if s.v6 {
 		var pi [20]byte
 		src16 := src.As16()
 		copy(pi[:16], src16[:])
 		binary.NativeEndian.PutUint32(pi[16:], uint32(s.ifi.Index))
 		s.woob = appendCmsg(s.woob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, pi[:])
-		s.wto6.Addr = dst.As16()
-		s.wto6.ZoneId = 0
+		// struct sockaddr_in6: family, port, flowinfo, address, scope id.
+		binary.NativeEndian.PutUint16(s.wname[0:2], unix.AF_INET6)
+		d := dst.As16()
+		copy(s.wname[8:24], d[:])
 		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
-			s.wto6.ZoneId = uint32(s.ifi.Index)
+			binary.NativeEndian.PutUint32(s.wname[24:28], uint32(s.ifi.Index))
 		}
-		s.wto = &s.wto6
+		namelen = unix.SizeofSockaddrInet6
 	} else {
 		var pi [12]byte
 		binary.NativeEndian.PutUint32(pi[0:4], uint32(s.ifi.Index))
 		src4 := src.As4()
 		copy(pi[4:8], src4[:]) // ipi_spec_dst: the source address to use
 		s.woob = appendCmsg(s.woob, unix.IPPROTO_IP, unix.IP_PKTINFO, pi[:])
-		s.wto4.Addr = dst.As4()
-		s.wto = &s.wto4
+		// struct sockaddr_in: family, port, address.
+		binary.NativeEndian.PutUint16(s.wname[0:2], unix.AF_INET)
+		d := dst.As4()
+		copy(s.wname[4:8], d[:])
+		namelen = unix.SizeofSockaddrInet4
 	}
-	s.wpay, s.werr = payload, nil
-	if err := s.rc.Write(s.writeFn); err != nil {
+	s.wiov.Base = &payload[0]
+	s.wiov.SetLen(len(payload))
+	s.wmsg = unix.Msghdr{Name: &s.wname[0], Namelen: uint32(namelen), Iov: &s.wiov, Control: &s.woob[0]}
+	s.wmsg.SetIovlen(1)
+	s.wmsg.SetControllen(len(s.woob))
+	s.werr = nil
+	err := s.rc.Write(s.writeFn)
+	s.wiov.Base = nil // do not keep the caller's buffer alive
+	if err != nil {
 		return err
 	}
 	if s.werr != nil {
@@ -352,11 +375,14 @@ func (s *Socket) Send(payload []byte, src, dst netip.Addr) error {
 }
 
 func (s *Socket) sendmsg(fd uintptr) bool {
-	_, err := unix.SendmsgN(int(fd), s.wpay, s.woob, s.wto, unix.MSG_DONTWAIT)
-	if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
+	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.wmsg)), unix.MSG_DONTWAIT)
+	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
 		return false
 	}
-	s.werr = err
+	s.werr = nil
+	if errno != 0 {
+		s.werr = errno
+	}
 	return true
 }
 

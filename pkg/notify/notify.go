@@ -65,6 +65,7 @@ type Runner struct {
 	queue   []Event
 	wake    chan struct{}
 	closing bool
+	started bool // the goroutine starts with the first hook to run
 	runs    map[string]Run
 	done    chan struct{}
 }
@@ -78,10 +79,8 @@ func NewRunner(kind Kind, name string, hooks config.Hooks, extraEnv []string, lo
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	r := &Runner{kind: kind, name: name, hooks: hooks, extra: extraEnv, log: log,
+	return &Runner{kind: kind, name: name, hooks: hooks, extra: extraEnv, log: log,
 		wake: make(chan struct{}, 1), runs: map[string]Run{}, done: make(chan struct{})}
-	go r.loop()
-	return r
 }
 
 // Post queues ev; it never blocks.
@@ -97,6 +96,11 @@ func (r *Runner) Post(ev Event) {
 	r.queue = append(r.queue, ev)
 	if n := len(r.queue); n > 1 && n%10 == 0 {
 		r.log.Warn("notify hooks are falling behind", "pending", n)
+	}
+	if !r.started {
+		// Hundreds of instances without hooks cost no goroutine each.
+		r.started = true
+		go r.loop()
 	}
 	r.mu.Unlock()
 	select {
@@ -120,7 +124,11 @@ func (r *Runner) Notify(t instance.Transition) {
 func (r *Runner) Close() {
 	r.mu.Lock()
 	r.closing = true
+	started := r.started
 	r.mu.Unlock()
+	if !started {
+		return
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
