@@ -270,17 +270,25 @@ func healSplitBrain(t *testing.T, winner, loser peer) (*interop, int, time.Time)
 	return ix, mark, healed
 }
 
+// masterAndBackup starts c.first on h1 at priority 200 and c.second on h2 at
+// 100, and waits for h1 to serve the VIP.
+func masterAndBackup(t *testing.T, c cell) (ix *interop, h1, h2 *lab.Host, iv time.Duration) {
+	t.Helper()
+	ix = newInterop(t, 2)
+	h1, h2 = ix.host("h1"), ix.host("h2")
+	iv = advertInterval(c.version)
+	ix.start(h1, peer{impl: c.first, priority: 200, version: c.version, interval: iv})
+	ix.start(h2, peer{impl: c.second, priority: 100, version: c.version, interval: iv})
+	ix.waitSoleServer(h1, electionTimeout(c.version))
+	return ix, h1, h2, iv
+}
+
 // SIGTERM makes the master resign with a priority-0 advert; the backup takes
 // over after Skew_Time (RFC 9568 §6.4.2), measured from that advert to the
 // new master's first gratuitous ARP.
 func TestInteropGracefulStop(t *testing.T) {
 	runMatrix(t, "master", matrix(), func(t *testing.T, c cell) {
-		ix := newInterop(t, 2)
-		h1, h2 := ix.host("h1"), ix.host("h2")
-		iv := advertInterval(c.version)
-		ix.start(h1, peer{impl: c.first, priority: 200, version: c.version, interval: iv})
-		ix.start(h2, peer{impl: c.second, priority: 100, version: c.version, interval: iv})
-		ix.waitSoleServer(h1, electionTimeout(c.version))
+		ix, h1, h2, iv := masterAndBackup(t, c)
 		mark := ix.cap.Mark()
 		ix.terminate(h1)
 		garp := ix.waitAnnounce(mark, h2, 3*time.Second)
@@ -313,12 +321,7 @@ func TestInteropGracefulStop(t *testing.T) {
 // the dead master's last advert to the new master's first gratuitous ARP.
 func TestInteropCrash(t *testing.T) {
 	runMatrix(t, "master", matrix(), func(t *testing.T, c cell) {
-		ix := newInterop(t, 2)
-		h1, h2 := ix.host("h1"), ix.host("h2")
-		iv := advertInterval(c.version)
-		ix.start(h1, peer{impl: c.first, priority: 200, version: c.version, interval: iv})
-		ix.start(h2, peer{impl: c.second, priority: 100, version: c.version, interval: iv})
-		ix.waitSoleServer(h1, electionTimeout(c.version))
+		ix, h1, h2, iv := masterAndBackup(t, c)
 		mark := ix.cap.Mark()
 		killed := time.Now()
 		ix.crash(h1)
