@@ -249,6 +249,20 @@ func (c *cluster) waitGARP(mark int, h *lab.Host, addr netip.Addr, timeout time.
 	return f
 }
 
+// waitAdverts waits until the capture holds at least n adverts from src
+// after mark and returns them. The capture lags the wire by a few
+// milliseconds, so a test that has just seen a VIP appear must wait for the
+// advert that went out with it rather than read the capture at once.
+func (c *cluster) waitAdverts(from netip.Addr, mark, n int, timeout time.Duration) []timedAdvert {
+	c.t.Helper()
+	var ads []timedAdvert
+	c.waitFor(fmt.Sprintf("%d adverts from %v", n, from), timeout, func() bool {
+		ads = c.adverts(from, mark)
+		return len(ads) >= n
+	})
+	return ads
+}
+
 // adverts returns the VRRP adverts captured from src, decoded.
 func (c *cluster) adverts(from netip.Addr, since int) []timedAdvert {
 	var out []timedAdvert

@@ -332,8 +332,8 @@ func TestIPv6Failover(t *testing.T) {
 	c.start(h1, o1)
 	c.start(h2, o2)
 	c.waitSoleHolder(h2, vip6, 5*time.Second)
-	ads := c.adverts(h2.LinkLocal, 0)
-	if len(ads) == 0 || ads[0].ip.TTL != 255 || ads[0].ip.Dst != vrrp.MulticastIPv6 || ads[0].a.Addrs[0] != vip6 {
+	ads := c.waitAdverts(h2.LinkLocal, 0, 1, time.Second)
+	if ads[0].ip.TTL != 255 || ads[0].ip.Dst != vrrp.MulticastIPv6 || ads[0].a.Addrs[0] != vip6 {
 		t.Fatalf("IPv6 adverts from h2's link-local %v: %+v", h2.LinkLocal, ads)
 	}
 	if err := c.ping(c.lab.Clients[0], vip6); err != nil {
@@ -365,10 +365,7 @@ func TestVRRPv2Unicast(t *testing.T) {
 	c.start(h2, instanceOpts{priority: 200, version: 2, interval: "1s", extra: `unicast_peers = ["192.0.2.11"]` + "\n"})
 	c.waitSoleHolder(h2, vip4, 6*time.Second)
 	time.Sleep(1500 * time.Millisecond)
-	ads := c.adverts(h2.IPv4.Addr(), 0)
-	if len(ads) == 0 {
-		t.Fatal("no adverts from h2")
-	}
+	ads := c.waitAdverts(h2.IPv4.Addr(), 0, 1, time.Second)
 	for _, a := range ads {
 		if a.a.Version != 2 || a.ip.Dst != h1.IPv4.Addr() {
 			t.Fatalf("advert v%d to %v, want v2 to h1", a.a.Version, a.ip.Dst)

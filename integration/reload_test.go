@@ -68,7 +68,7 @@ func TestReloadWithoutTransition(t *testing.T) {
 		t.Errorf("after reload: %+v", st)
 	}
 	time.Sleep(3 * interval)
-	ads := c.adverts(h2.IPv4.Addr(), mark)
+	ads := c.waitAdverts(h2.IPv4.Addr(), mark, 1, time.Second)
 	last := ads[len(ads)-1]
 	if last.a.Priority != 190 || len(last.a.Addrs) != 2 {
 		t.Errorf("adverts after reload carry priority %d and %d addresses", last.a.Priority, len(last.a.Addrs))
