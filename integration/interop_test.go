@@ -271,7 +271,10 @@ func healSplitBrain(t *testing.T, winner, loser peer) (*interop, int, time.Time)
 }
 
 // masterAndBackup starts c.first on h1 at priority 200 and c.second on h2 at
-// 100, and waits for h1 to serve the VIP.
+// 100, and waits for h1 to serve the VIP and to have sent its first advert
+// (failoverd announces the VIP before it): a master lost before that was
+// never heard by the backup, whose takeover would then not be measured from
+// an advert.
 func masterAndBackup(t *testing.T, c cell) (ix *interop, h1, h2 *lab.Host, iv time.Duration) {
 	t.Helper()
 	ix = newInterop(t, 2)
@@ -280,6 +283,7 @@ func masterAndBackup(t *testing.T, c cell) (ix *interop, h1, h2 *lab.Host, iv ti
 	ix.start(h1, peer{impl: c.first, priority: 200, version: c.version, interval: iv})
 	ix.start(h2, peer{impl: c.second, priority: 100, version: c.version, interval: iv})
 	ix.waitSoleServer(h1, electionTimeout(c.version))
+	ix.waitAdverts(h1.IPv4.Addr(), 0, 1, 2*iv)
 	return ix, h1, h2, iv
 }
 
