@@ -197,6 +197,14 @@ func (c *cluster) log(h *lab.Host) string {
 	return string(b)
 }
 
+// waitLog waits until h's log contains text. failoverd changes addresses
+// and sends before it logs what it did, so a test that saw the effect must
+// wait for the line.
+func (c *cluster) waitLog(h *lab.Host, text string, timeout time.Duration) {
+	c.t.Helper()
+	c.waitFor(fmt.Sprintf("%s to log %q", h.Name, text), timeout, func() bool { return strings.Contains(c.log(h), text) })
+}
+
 // holders returns the hosts that have addr.
 func (c *cluster) holders(addr netip.Addr) []string {
 	c.t.Helper()
