@@ -141,25 +141,13 @@ func (p *parser) global(g *Global, t map[string]any) {
 				s.keyErrorf(k, v, `must be a string; write a numeric gid as %s = "%d"`, k, n)
 				continue
 			}
-			str, ok := s.str(k, v)
-			if !ok {
-				continue
+			if str, ok := s.checkedStr(k, v, checkGroup); ok {
+				g.ControlSocketGroup = str
 			}
-			if msg := checkGroup(str); msg != "" {
-				s.keyErrorf(k, v, "%s", msg)
-				continue
-			}
-			g.ControlSocketGroup = str
 		case "metrics_listen":
-			str, ok := s.str(k, v)
-			if !ok {
-				continue
+			if str, ok := s.checkedStr(k, v, checkListen); ok {
+				g.MetricsListen = str
 			}
-			if msg := checkListen(str); msg != "" {
-				s.keyErrorf(k, v, "%s", msg)
-				continue
-			}
-			g.MetricsListen = str
 		default:
 			s.errorf("unknown key %q", toml.Key{"global", k}.String())
 		}
@@ -296,15 +284,9 @@ func (ip *instanceParser) key(k string, v any) {
 			in.Name = str
 		}
 	case "interface":
-		str, ok := s.str(k, v)
-		if !ok {
-			return
+		if str, ok := s.checkedStr(k, v, checkIfname); ok {
+			in.Interface = str
 		}
-		if msg := checkIfname(str); msg != "" {
-			s.keyErrorf(k, v, "%s", msg)
-			return
-		}
-		in.Interface = str
 	case "vrid":
 		if n, ok := s.integer(k, v, 1, 255, "must be 1-255"); ok {
 			in.VRID = uint8(n)
@@ -734,6 +716,19 @@ func (s scope) str(key string, v any) (string, bool) {
 		s.keyErrorf(key, v, "must be a string, not %s", typeName(v))
 	}
 	return str, ok
+}
+
+// checkedStr reads a string that check, returning a problem or "", accepts.
+func (s scope) checkedStr(key string, v any, check func(string) string) (string, bool) {
+	str, ok := s.str(key, v)
+	if !ok {
+		return "", false
+	}
+	if msg := check(str); msg != "" {
+		s.keyErrorf(key, v, "%s", msg)
+		return "", false
+	}
+	return str, true
 }
 
 func (s scope) oneOf(key string, v any, allowed ...string) (string, bool) {

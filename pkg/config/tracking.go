@@ -121,17 +121,9 @@ func (s scope) ifnameList(k string, v any) []string {
 	}
 	var out []string
 	for i, e := range list {
-		ek := fmt.Sprintf("%s[%d]", k, i)
-		str, ok := e.(string)
-		if !ok {
-			s.keyErrorf(ek, e, "must be a string, not %s", typeName(e))
-			continue
+		if str, ok := s.checkedStr(fmt.Sprintf("%s[%d]", k, i), e, checkIfname); ok {
+			out = append(out, str)
 		}
-		if msg := checkIfname(str); msg != "" {
-			s.keyErrorf(ek, e, "%s", msg)
-			continue
-		}
-		out = append(out, str)
 	}
 	return out
 }
