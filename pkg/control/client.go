@@ -65,22 +65,33 @@ func (c *Client) unreachable(err error) error {
 	return &UnreachableError{Socket: c.socket, Err: err}
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+// send makes one request with body (if not nil) as JSON; the caller closes
+// the response body.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://failoverd"+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.unreachable(err)
+		return nil, c.unreachable(err)
+	}
+	return resp, nil
+}
+
+// do makes one request and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
 	return decode(resp, out)
@@ -140,13 +151,9 @@ func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
 
 // Events calls fn for every transition until ctx ends or the daemon goes.
 func (c *Client) Events(ctx context.Context, fn func(Transition)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://failoverd/v1/events", nil)
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil)
 	if err != nil {
 		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
