@@ -71,9 +71,7 @@ func (a *Announcer) Announce(vips []netip.Prefix) error {
 	return errors.Join(errs...)
 }
 
-// garp sends a gratuitous ARP request (sender = target = vip, target MAC
-// broadcast), the form keepalived sends and every ARP cache accepts as an
-// override, including Linux within its locktime.
+// openARP opens the send-only socket for gratuitous ARPs.
 func (a *Announcer) openARP() error {
 	ifi, err := a.iface()
 	if err != nil {
@@ -98,6 +96,9 @@ func (a *Announcer) openARP() error {
 	return nil
 }
 
+// garp sends a gratuitous ARP request (sender = target = vip, target MAC
+// broadcast), the form keepalived sends and every ARP cache accepts as an
+// override, including Linux within its locktime.
 func (a *Announcer) garp(vip netip.Addr) error {
 	if a.arp == nil {
 		if err := a.openARP(); err != nil {
@@ -115,8 +116,7 @@ func (a *Announcer) garp(vip netip.Addr) error {
 	return nil
 }
 
-// unsolicitedNA sends a neighbour advertisement with the Override flag for
-// vip to all nodes (RFC 4861 §7.2.6).
+// openNDP opens the send-only ICMPv6 socket for unsolicited NAs.
 func (a *Announcer) openNDP() error {
 	ifi, err := a.iface()
 	if err != nil {
@@ -136,6 +136,8 @@ func (a *Announcer) openNDP() error {
 	return nil
 }
 
+// unsolicitedNA sends a neighbour advertisement with the Override flag for
+// vip to all nodes (RFC 4861 §7.2.6).
 func (a *Announcer) unsolicitedNA(vip netip.Addr) error {
 	if a.ndp == nil {
 		if err := a.openNDP(); err != nil {
