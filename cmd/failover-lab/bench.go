@@ -449,32 +449,10 @@ func (b *bench) reset(linkDown *lab.Host) error {
 		if h == linkDown {
 			errs = append(errs, h.LinkUp())
 		}
-		errs = append(errs, clearVIPs(h))
+		errs = append(errs, h.RemoveExtraIPv4())
 	}
 	errs = append(errs, b.client.FlushNeighbors())
 	return errors.Join(errs...)
-}
-
-// clearVIPs removes every IPv4 address but the host's own from its eth0.
-func clearVIPs(h *lab.Host) error {
-	return h.Do(func() error {
-		link, err := netlink.LinkByName(h.Iface)
-		if err != nil {
-			return err
-		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return err
-		}
-		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() != h.IPv4.Addr() {
-				if err := netlink.AddrDel(link, &a); err != nil {
-					return fmt.Errorf("%s: removing %v: %w", h.Name, a.IPNet, err)
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // vipsHeld counts the addresses of vrs configured on h.

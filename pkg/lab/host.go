@@ -138,17 +138,28 @@ func (h *Host) CarrierUp() error {
 	return h.lab.ip(h.lab.Switch, "link", "set", h.Port, "up")
 }
 
+// ifaceAddrs lists the addresses of family on h's eth0, with the link;
+// call it inside h.Do. An interrupted dump (addresses changing meanwhile)
+// still returns what it read.
+func (h *Host) ifaceAddrs(family int) (netlink.Link, []netlink.Addr, error) {
+	link, err := netlink.LinkByName(h.Iface)
+	if err != nil {
+		return nil, nil, err
+	}
+	addrs, err := netlink.AddrList(link, family)
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		return nil, nil, err
+	}
+	return link, addrs, nil
+}
+
 // Addrs returns the addresses on h's eth0 (IPv4 and IPv6, link-local
 // included, without zones).
 func (h *Host) Addrs() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	err := h.Do(func() error {
-		link, err := netlink.LinkByName(h.Iface)
+		_, addrs, err := h.ifaceAddrs(netlink.FAMILY_ALL)
 		if err != nil {
-			return err
-		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			return err
 		}
 		for _, a := range addrs {
@@ -165,6 +176,25 @@ func (h *Host) Addrs() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("namespace %s: addresses of %s: %w", h.NS, h.Iface, err)
 	}
 	return out, nil
+}
+
+// RemoveExtraIPv4 removes every IPv4 address but the host's own from its
+// eth0: the virtual addresses a killed daemon left behind.
+func (h *Host) RemoveExtraIPv4() error {
+	return h.Do(func() error {
+		link, addrs, err := h.ifaceAddrs(netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() != h.IPv4.Addr() {
+				if err := netlink.AddrDel(link, &a); err != nil {
+					return fmt.Errorf("%s: removing %v: %w", h.Name, a.IPNet, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // HasAddr reports whether a is configured on h's eth0 (a's zone is

@@ -586,12 +586,8 @@ func (h *Host) waitLinkLocal(ctx context.Context) (netip.Addr, error) {
 	for {
 		var ll netip.Addr
 		err := h.Do(func() error {
-			link, err := netlink.LinkByName(h.Iface)
+			_, addrs, err := h.ifaceAddrs(netlink.FAMILY_V6)
 			if err != nil {
-				return err
-			}
-			addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
-			if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 				return err
 			}
 			for _, a := range addrs {
