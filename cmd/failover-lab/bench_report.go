@@ -379,18 +379,28 @@ type benchMarkdown struct {
 }
 
 func (r *benchReport) markdown() benchMarkdown {
-	var t strings.Builder
+	// The same tables go into both texts.
+	var comparison, scale string
 	if len(r.Takeovers) > 0 {
-		fmt.Fprintf(&t, "Takeover, milliseconds, median (min–max) of %d runs; overhead = detection − limit:\n\n%s\n", r.Reps, r.comparisonTable())
+		comparison = r.comparisonTable()
 	}
 	if len(r.Scale) > 0 {
-		fmt.Fprintf(&t, "Scale, CPU ms per second and RSS MiB. %s\n\n%s\n", scaleLegend, r.scaleTable())
+		scale = r.scaleTable()
 	}
-	if g := r.goals(); g != "" {
-		fmt.Fprintf(&t, "Goals:\n\n%s\n", g)
+	goals, failures := r.goals(), r.failures()
+
+	var t strings.Builder
+	if len(r.Takeovers) > 0 {
+		fmt.Fprintf(&t, "Takeover, milliseconds, median (min–max) of %d runs; overhead = detection − limit:\n\n%s\n", r.Reps, comparison)
 	}
-	if f := r.failures(); f != "" {
-		fmt.Fprintf(&t, "Failed runs:\n\n%s\n", f)
+	if len(r.Scale) > 0 {
+		fmt.Fprintf(&t, "Scale, CPU ms per second and RSS MiB. %s\n\n%s\n", scaleLegend, scale)
+	}
+	if goals != "" {
+		fmt.Fprintf(&t, "Goals:\n\n%s\n", goals)
+	}
+	if failures != "" {
+		fmt.Fprintf(&t, "Failed runs:\n\n%s\n", failures)
 	}
 
 	var s strings.Builder
@@ -407,16 +417,16 @@ func (r *benchReport) markdown() benchMarkdown {
 	s.WriteString("![takeover overhead and CPU per second, failover vs keepalived](bench.svg)\n\n")
 	if len(r.Takeovers) > 0 {
 		fmt.Fprintf(&s, "### Takeover\n\nMilliseconds, median (min–max) of %d runs each. Limit: Master_Down_Interval, or Skew_Time after a priority-0 advert, for the backup's priority %d. Overhead = detection − limit. Client gap: probes every %g ms.\n\n%s\nEvery figure:\n\n%s\n",
-			r.Reps, r.BackupPrio, r.ProbeMS, r.comparisonTable(), r.detailTable())
+			r.Reps, r.BackupPrio, r.ProbeMS, comparison, r.detailTable())
 	}
 	if len(r.Scale) > 0 {
-		fmt.Fprintf(&s, "### Scale\n\nCPU time per second (ms/s) of the process doing the VRRP work (failoverd; keepalived's VRRP child), master / backup, over the measuring window; RSS (VmRSS) at its end and the peak (VmHWM) of both, MiB; and how long the master took from its start to holding every VIP (the protocol needs its Master_Down_Interval, 3.2 intervals). %s\n\n%s\n", scaleLegend, r.scaleTable())
+		fmt.Fprintf(&s, "### Scale\n\nCPU time per second (ms/s) of the process doing the VRRP work (failoverd; keepalived's VRRP child), master / backup, over the measuring window; RSS (VmRSS) at its end and the peak (VmHWM) of both, MiB; and how long the master took from its start to holding every VIP (the protocol needs its Master_Down_Interval, 3.2 intervals). %s\n\n%s\n", scaleLegend, scale)
 	}
-	if g := r.goals(); g != "" {
-		fmt.Fprintf(&s, "### Goals (issue 7)\n\n%s\n", g)
+	if goals != "" {
+		fmt.Fprintf(&s, "### Goals (issue 7)\n\n%s\n", goals)
 	}
-	if f := r.failures(); f != "" {
-		fmt.Fprintf(&s, "### Failed runs\n\n%s\n", f)
+	if failures != "" {
+		fmt.Fprintf(&s, "### Failed runs\n\n%s\n", failures)
 	}
 	return benchMarkdown{tables: t.String(), section: s.String()}
 }
