@@ -189,9 +189,7 @@ func TestDrainLosesNoProbes(t *testing.T) {
 		}
 		t.Cleanup(r.Stop)
 	}
-	c.start(h1, instanceOpts{priority: 100})
-	c.start(h2, instanceOpts{priority: 200})
-	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	startTwo(c)
 	limit := vrrp.SkewTime(3, 100, interval) + interval
 	var results []string
 	for run := 1; run <= 3; run++ {

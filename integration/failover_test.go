@@ -34,6 +34,16 @@ func startThree(t *testing.T, c *cluster, preempt *bool) {
 	c.waitSoleHolder(c.host("h3"), vip4, 5*time.Second)
 }
 
+// startTwo runs h1 at priority 100 and h2 at 200 and waits for h2.
+func startTwo(c *cluster) (h1, h2 *lab.Host) {
+	c.t.Helper()
+	h1, h2 = c.host("h1"), c.host("h2")
+	c.start(h1, instanceOpts{priority: 100})
+	c.start(h2, instanceOpts{priority: 200})
+	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	return h1, h2
+}
+
 // The highest priority becomes master and is the only host holding the VIP;
 // the client reaches it, and its ARP entry points at the master.
 func TestHighestPriorityIsSoleMaster(t *testing.T) {
@@ -141,10 +151,7 @@ func TestNoPreemptKeepsCurrentMaster(t *testing.T) {
 // 0; the backup takes over after Skew_Time.
 func TestGracefulStopTakeoverWithinSkewTime(t *testing.T) {
 	c := newCluster(t, 2, 0)
-	h1, h2 := c.host("h1"), c.host("h2")
-	c.start(h1, instanceOpts{priority: 100})
-	c.start(h2, instanceOpts{priority: 200})
-	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	h1, h2 := startTwo(c)
 	mark := len(c.cap.Frames())
 	stopped := time.Now()
 	if code := c.stop(h2, syscall.SIGTERM); code != 0 {

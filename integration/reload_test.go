@@ -28,10 +28,7 @@ func (c *cluster) maxAdvertGap(from *lab.Host, mark int) (time.Duration, int) {
 // rejected with the running one untouched.
 func TestReloadWithoutTransition(t *testing.T) {
 	c := newCluster(t, 2, 0)
-	h1, h2 := c.host("h1"), c.host("h2")
-	c.start(h1, instanceOpts{priority: 100})
-	c.start(h2, instanceOpts{priority: 200})
-	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	h1, h2 := startTwo(c)
 	time.Sleep(3 * interval)
 	before := [2]string{c.log(h1), c.log(h2)}
 	transitions := func(h *lab.Host) int { return strings.Count(c.log(h), "state ") }
@@ -115,10 +112,7 @@ func TestReloadWithoutTransition(t *testing.T) {
 // A drain survives a reload.
 func TestDrainPersistsAcrossReload(t *testing.T) {
 	c := newCluster(t, 2, 0)
-	h1, h2 := c.host("h1"), c.host("h2")
-	c.start(h1, instanceOpts{priority: 100})
-	c.start(h2, instanceOpts{priority: 200})
-	c.waitSoleHolder(h2, vip4, 5*time.Second)
+	h1, h2 := startTwo(c)
 	c.mustCtl(h2, "drain")
 	c.waitSoleHolder(h1, vip4, 2*time.Second)
 	// A reload that restarts the instance (new interval) must keep it drained.
