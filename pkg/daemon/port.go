@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -291,27 +290,30 @@ func (p *port) tick(now time.Time) {
 		if now.Before(top.at) {
 			break
 		}
-		heap.Pop(&p.deadlines)
-		if at, ok := top.in.NextDeadline(); ok && at.Equal(top.at) && p.attached(top.in) {
+		p.deadlines.pop()
+		if p.current(top) {
 			top.in.Tick(now)
 			p.touched = append(p.touched, top.in)
 		}
 	}
-	p.updateDeadlines()
+	// The loop's armTimer queues the deadlines of what just ticked.
 }
 
 // updateDeadlines queues the current deadline of every touched instance.
 func (p *port) updateDeadlines() {
 	for _, in := range p.touched {
 		if at, ok := in.NextDeadline(); ok {
-			heap.Push(&p.deadlines, deadline{at, in})
+			p.deadlines.push(deadline{at, in})
 		}
 	}
 	p.touched = p.touched[:0]
 }
 
-func (p *port) attached(in *instance.Instance) bool {
-	return p.byVRID[in.VRID()] == in
+// current reports whether d is still its instance's deadline and the
+// instance still runs on this port; otherwise the entry is stale.
+func (p *port) current(d deadline) bool {
+	at, ok := d.in.NextDeadline()
+	return ok && at.Equal(d.at) && p.byVRID[d.in.VRID()] == d.in
 }
 
 // armTimer sets the timerfd to the earliest current deadline. It leaves the
@@ -323,12 +325,11 @@ func (p *port) armTimer() {
 	p.updateDeadlines()
 	var next time.Time
 	for p.deadlines.Len() > 0 {
-		top := p.deadlines[0]
-		if at, ok := top.in.NextDeadline(); ok && at.Equal(top.at) && p.attached(top.in) {
+		if top := p.deadlines[0]; p.current(top) {
 			next = top.at
 			break
 		}
-		heap.Pop(&p.deadlines) // stale
+		p.deadlines.pop() // stale
 	}
 	if !p.fired && !p.armed.IsZero() && !next.IsZero() && !next.Before(p.armed) {
 		return
@@ -357,42 +358,40 @@ func (p *port) readOne(now time.Time) {
 	if p.sock == nil {
 		return
 	}
-	{
-		pkt, ok, err := p.sock.TryRead()
-		if err != nil {
-			p.log.Error("VRRP socket failed", "error", err)
-			return
-		}
-		if !ok {
-			return
-		}
-		if pkt.IfIndex != 0 && pkt.IfIndex != p.index {
-			p.wrongIface.Add(1)
-			return
-		}
-		var in *instance.Instance
-		if len(pkt.Payload) >= 2 {
-			in = p.byVRID[pkt.Payload[1]]
-		}
-		if err := p.adv.Decode(pkt.Payload, pkt.Src, pkt.Dst); err != nil {
-			if in != nil {
-				in.Drop(instance.DropReason(vrrp.ReasonOf(err).String()))
-			} else {
-				p.malformed.Add(1)
-			}
-			return
-		}
-		if in == nil {
-			p.unknownVRID.Add(1) // another cluster's VRID on the same link
-			return
-		}
-		if pkt.TTL != vrrp.TTL {
-			in.Drop(instance.DropTTL)
-			return
-		}
-		in.Receive(arrival(now, pkt.Received), &pkt, &p.adv)
-		p.touched = append(p.touched, in)
+	pkt, ok, err := p.sock.TryRead()
+	if err != nil {
+		p.log.Error("VRRP socket failed", "error", err)
+		return
 	}
+	if !ok {
+		return
+	}
+	if pkt.IfIndex != 0 && pkt.IfIndex != p.index {
+		p.wrongIface.Add(1)
+		return
+	}
+	var in *instance.Instance
+	if len(pkt.Payload) >= 2 {
+		in = p.byVRID[pkt.Payload[1]]
+	}
+	if err := p.adv.Decode(pkt.Payload, pkt.Src, pkt.Dst); err != nil {
+		if in != nil {
+			in.Drop(instance.DropReason(vrrp.ReasonOf(err).String()))
+		} else {
+			p.malformed.Add(1)
+		}
+		return
+	}
+	if in == nil {
+		p.unknownVRID.Add(1) // another cluster's VRID on the same link
+		return
+	}
+	if pkt.TTL != vrrp.TTL {
+		in.Drop(instance.DropTTL)
+		return
+	}
+	in.Receive(arrival(now, pkt.Received), &pkt, &p.adv)
+	p.touched = append(p.touched, in)
 }
 
 // arrival is when the kernel received a packet, on now's monotonic clock:
@@ -415,15 +414,47 @@ type deadline struct {
 	in *instance.Instance
 }
 
+// deadlineHeap is a binary min-heap of deadlines by time. It is typed
+// rather than built on container/heap, whose interface boxes every element:
+// two allocations per advert a backup hears or a master sends.
 type deadlineHeap []deadline
 
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return d
+func (h deadlineHeap) Len() int { return len(h) }
+
+func (h *deadlineHeap) push(d deadline) {
+	s := append(*h, d)
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].at.Before(s[parent].at) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+	*h = s
+}
+
+// pop removes and returns the earliest deadline; h must not be empty.
+func (h *deadlineHeap) pop() deadline {
+	s := *h
+	top, last := s[0], len(s)-1
+	s[0] = s[last]
+	s[last] = deadline{} // do not keep a detached instance alive
+	s = s[:last]
+	for i := 0; ; {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].at.Before(s[m].at) {
+			m = l
+		}
+		if r < len(s) && s[r].at.Before(s[m].at) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
