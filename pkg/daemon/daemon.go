@@ -24,6 +24,7 @@ import (
 	"github.com/failover-ha/failover/pkg/netif"
 	"github.com/failover-ha/failover/pkg/notify"
 	"github.com/failover-ha/failover/pkg/track"
+	"github.com/failover-ha/failover/vrrp"
 )
 
 // Daemon runs every configured virtual router.
@@ -75,8 +76,10 @@ type checker struct {
 // New prepares a daemon for cfg; Run starts it.
 func New(cfg *config.Config, log hclog.Logger) (*Daemon, error) {
 	for _, ic := range cfg.Instances {
-		if _, err := instance.New(ic, instance.IO{}, nil); err != nil {
-			return nil, err
+		// config.Parse checks this too; a hand-built config must not get
+		// further than instance.New would let it.
+		if _, err := vrrp.IntervalField(ic.Version, ic.AdvertInterval); err != nil {
+			return nil, fmt.Errorf("instance %q: %w", ic.Name, err)
 		}
 	}
 	nl, err := netif.NewAddresses()
@@ -265,7 +268,7 @@ func (d *Daemon) applyLocked(cfg *config.Config) control.ReloadResponse {
 			delete(oldGroups, gc.Name)
 			continue
 		}
-		d.groups[gc.Name] = newSyncGroup(d, gc, d.log)
+		d.groups[gc.Name] = newSyncGroup(gc, d.log)
 	}
 	for _, g := range oldGroups {
 		go g.runner.Close()
@@ -276,6 +279,10 @@ func (d *Daemon) applyLocked(cfg *config.Config) control.ReloadResponse {
 	for _, ic := range cfg.Instances {
 		d.order = append(d.order, ic.Name)
 		u, ok := d.units[ic.Name]
+		var why string // why a running instance must restart; "" if it need not
+		if ok {
+			why = instance.RestartReason(u.cfg, ic)
+		}
 		switch {
 		case !ok:
 			if old != cfg {
@@ -283,8 +290,8 @@ func (d *Daemon) applyLocked(cfg *config.Config) control.ReloadResponse {
 			}
 			d.units[ic.Name] = d.startUnit(ic)
 			res.Added = append(res.Added, ic.Name)
-		case instance.RestartReason(u.cfg, ic) != "":
-			d.log.Info("restarting instance for the new configuration", "instance", ic.Name, "why", instance.RestartReason(u.cfg, ic))
+		case why != "":
+			d.log.Info("restarting instance for the new configuration", "instance", ic.Name, "why", why)
 			d.mu.Unlock()
 			d.stopUnit(u)
 			d.mu.Lock()

@@ -121,6 +121,6 @@ func (c *ifaceCache) Link(ifname string) netif.LinkState { return c.get(ifname).
 
 // PrimaryAddress implements instance.LinkProbe. The cache already leaves out
 // every virtual address configured on the interface.
-func (c *ifaceCache) PrimaryAddress(ifname string, v6 bool, _ []netip.Prefix) (netip.Addr, error) {
+func (c *ifaceCache) PrimaryAddress(ifname string, v6 bool) (netip.Addr, error) {
 	return c.get(ifname).Primary(v6)
 }

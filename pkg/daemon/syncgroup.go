@@ -48,7 +48,7 @@ type syncGroup struct {
 	state     string // group state last given to the hooks
 }
 
-func newSyncGroup(d *Daemon, cfg config.SyncGroup, log hclog.Logger) *syncGroup {
+func newSyncGroup(cfg config.SyncGroup, log hclog.Logger) *syncGroup {
 	log = log.With("sync_group", cfg.Name)
 	return &syncGroup{
 		cfg:       cfg,

@@ -51,7 +51,7 @@ func (in *Instance) evaluate(now time.Time, why string) {
 	st := in.io.Link.Link(in.cfg.Interface)
 	if !st.Exists || !st.Up {
 		faults["link"] = st.String()
-	} else if src, err := in.io.Link.PrimaryAddress(in.cfg.Interface, in.cfg.IPv6(), in.cfg.VirtualIPs); err != nil {
+	} else if src, err := in.io.Link.PrimaryAddress(in.cfg.Interface, in.cfg.IPv6()); err != nil {
 		faults["address"] = err.Error()
 	} else if src != in.src {
 		if in.src.IsValid() {

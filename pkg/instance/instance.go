@@ -2,16 +2,14 @@
 // adverts, timer expiries and link changes, and carries out the actions the
 // router returns (send adverts, add and announce or remove the virtual
 // addresses, report transitions). All I/O goes through small interfaces so
-// the driver is tested with fakes and explicit times; Run is the thin loop
-// that supplies real time.
+// the driver is tested with fakes and explicit times; the daemon's port loop
+// drives it in real time (see SetDriver).
 package instance
 
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,7 +38,9 @@ type Announcer interface {
 // LinkProbe reads the state of the instance's interface.
 type LinkProbe interface {
 	Link(ifname string) netif.LinkState
-	PrimaryAddress(ifname string, v6 bool, vips []netip.Prefix) (netip.Addr, error)
+	// PrimaryAddress is the address adverts go out from, never one of the
+	// virtual addresses.
+	PrimaryAddress(ifname string, v6 bool) (netip.Addr, error)
 }
 
 // Notifier hears of every transition after its actions were carried out (for
@@ -130,12 +130,11 @@ type Instance struct {
 	ownFaulty     bool   // faults of our own (not the group's), as last reported
 	discardLogged map[vrrp.Discard]time.Time
 
-	clock   func() time.Time // the driving loop's clock; nil when tests drive the steps
-	wake    func()           // tells the driving loop a request is queued
-	inbox   chan input
-	stats   *Stats
-	rx      rxSettings
-	rxAddrs atomic.Pointer[[]netip.Addr] // the VIPs as the receive path compares them
+	clock func() time.Time // the driving loop's clock; nil when tests drive the steps
+	wake  func()           // tells the driving loop a request is queued
+	inbox chan input
+	stats *Stats
+	rx    rxSettings
 
 	mu      sync.Mutex // guards the fields below, read by status readers
 	status  Status
@@ -143,7 +142,7 @@ type Instance struct {
 	peers   map[netip.Addr]*Peer
 }
 
-// New builds an instance; it does nothing until Start or Run.
+// New builds an instance; it does nothing until Start.
 func New(cfg config.Instance, io IO, log hclog.Logger) (*Instance, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -170,8 +169,6 @@ func New(cfg config.Instance, io IO, log hclog.Logger) (*Instance, error) {
 		copy(in.template.AuthData[:], cfg.AuthPass)
 	}
 	in.rx = rxSettings{version: cfg.Version, authType: in.template.AuthType, authData: in.template.AuthData, peers: cfg.UnicastPeers}
-	addrs := slices.Clone(in.template.Addrs)
-	in.rxAddrs.Store(&addrs)
 	in.dsts = cfg.UnicastPeers
 	if len(in.dsts) == 0 {
 		in.dsts = []netip.Addr{vrrp.MulticastIPv4}
@@ -244,7 +241,7 @@ func (in *Instance) handleInput(now time.Time, msg input) {
 	}
 }
 
-// freshen returns the current time under Run, or now when a test drives
+// freshen returns the current time under a driving loop, or now when a test drives
 // the instance with explicit times.
 func (in *Instance) freshen(now time.Time) time.Time {
 	if in.clock != nil {

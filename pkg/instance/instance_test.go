@@ -62,7 +62,7 @@ func (w *world) Link(ifname string) netif.LinkState {
 	return netif.LinkState{Name: ifname, Exists: true, Up: w.up, Index: 2}
 }
 
-func (w *world) PrimaryAddress(string, bool, []netip.Prefix) (netip.Addr, error) {
+func (w *world) PrimaryAddress(string, bool) (netip.Addr, error) {
 	if !w.srcAddr.IsValid() {
 		return netip.Addr{}, errors.New("eth0 has no IPv4 address")
 	}
@@ -495,7 +495,7 @@ func (nullIO) Announce([]netip.Prefix) error             { return nil }
 func (nullIO) Link(name string) netif.LinkState {
 	return netif.LinkState{Name: name, Exists: true, Up: true}
 }
-func (nullIO) PrimaryAddress(string, bool, []netip.Prefix) (netip.Addr, error) { return src, nil }
+func (nullIO) PrimaryAddress(string, bool) (netip.Addr, error) { return src, nil }
 
 // The steady state allocates nothing: a master sending adverts, a backup
 // hearing them.

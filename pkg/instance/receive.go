@@ -39,7 +39,7 @@ func (in *Instance) Receive(now time.Time, p *netif.Packet, a *vrrp.Advert) {
 		in.stats.drop(DropUnknownPeer)
 		return
 	}
-	if !sameAddrs(a.Addrs, *in.rxAddrs.Load()) {
+	if !sameAddrs(a.Addrs, in.template.Addrs) {
 		in.stats.AddrListMismatch.Add(1)
 		// RFC 3768 §7.1 (v2): a mismatched list MUST be dropped unless the
 		// sender owns the addresses (priority 255). RFC 9568 §7.1 (v3)

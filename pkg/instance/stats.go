@@ -30,8 +30,8 @@ func DropReasons() []DropReason {
 	return out
 }
 
-// Stats are an instance's counters. They are updated from the receive
-// goroutine and the instance loop, and read by status and metrics.
+// Stats are an instance's counters. The port loop updates them; status and
+// metrics read them from other goroutines, hence the atomics.
 type Stats struct {
 	AdvertsSent          atomic.Uint64
 	AdvertsReceived      atomic.Uint64 // accepted and given to the machine
@@ -58,7 +58,7 @@ func newStats() *Stats {
 	return s
 }
 
-// Drop counts one dropped advert.
+// drop counts one dropped advert.
 func (s *Stats) drop(r DropReason) {
 	if c, ok := s.drops[r]; ok {
 		c.Add(1)

@@ -78,8 +78,6 @@ func (in *Instance) applyUpdate(now time.Time, u *update) {
 		for _, p := range u.cfg.VirtualIPs {
 			in.template.Addrs = append(in.template.Addrs, p.Addr())
 		}
-		addrs := slices.Clone(in.template.Addrs)
-		in.rxAddrs.Store(&addrs)
 		if in.holdsVIPs {
 			in.swapVIPs(now, old.VirtualIPs, u.cfg.VirtualIPs)
 		}

@@ -180,9 +180,6 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// Interface returns the interface the socket is bound to.
-func (s *Socket) Interface() *net.Interface { return s.ifi }
-
 // Close closes the socket; a blocked Read returns net.ErrClosed.
 func (s *Socket) Close() error { return s.conn.Close() }
 
