@@ -18,7 +18,9 @@ import (
 	"github.com/failover-ha/failover/pkg/control"
 )
 
-const usageText = `Usage: failoverctl [-socket PATH] COMMAND [ARGS]
+// usageText names the socket defaults from the constants the code uses, so
+// it cannot drift from them.
+var usageText = `Usage: failoverctl [-socket PATH] COMMAND [ARGS]
 
 Commands:
   status [NAME] [-json]   one row per instance, or everything about NAME
@@ -28,7 +30,7 @@ Commands:
   resume [NAME]           end a drain: compete with the configured priority
   reload                  re-read the configuration file (like SIGHUP)
 
-The socket is -socket, else $FAILOVER_SOCKET, else /run/failover/failoverd.sock.
+The socket is -socket, else $` + control.SocketEnv + `, else ` + control.DefaultSocket + `.
 Exit status: 0 ok, 1 error (daemon unreachable, unknown instance, rejected
 reload), 2 usage.
 `

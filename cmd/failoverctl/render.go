@@ -17,7 +17,7 @@ func renderTable(w io.Writer, all []control.InstanceStatus, now time.Time) error
 	fmt.Fprintln(tw, "NAME\tINTERFACE\tVRID\tSTATE\tSINCE\tPRIORITY\tMASTER\tVIPS")
 	for _, st := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n",
-			st.Name, st.Interface, st.VRID, stateLabel(st), since(st.Since, now),
+			st.Name, st.Interface, st.VRID, stateLabel(st), since(st.Since, now, "15:04:05"),
 			priorityLabel(st), masterLabel(st), strings.Join(st.VIPs, ","))
 	}
 	return tw.Flush()
@@ -54,12 +54,12 @@ func masterLabel(st control.InstanceStatus) string {
 	return fmt.Sprintf("%s (%d)", st.Master, st.MasterPriority)
 }
 
-// since prints a time as a wall-clock time and an age.
-func since(t, now time.Time) string {
+// since prints a time as a wall-clock time in layout and an age.
+func since(t, now time.Time, layout string) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%s ago)", t.Local().Format("15:04:05"), age(now.Sub(t)))
+	return fmt.Sprintf("%s (%s ago)", t.Local().Format(layout), age(now.Sub(t)))
 }
 
 func age(d time.Duration) string {
@@ -80,7 +80,7 @@ func renderDetail(w io.Writer, st control.InstanceStatus, now time.Time) error {
 		fmt.Fprintf(w, "  %-12s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
 	fmt.Fprintf(w, "%s: VRID %d on %s, VRRPv%d\n", st.Name, st.VRID, st.Interface, st.Version)
-	p("state", "%s since %s", stateLabel(st), sinceLong(st.Since, now))
+	p("state", "%s since %s", stateLabel(st), since(st.Since, now, "2006-01-02 15:04:05.000"))
 	p("priority", "%d (configured %d)", st.Priority, st.ConfiguredPriority)
 	switch {
 	case st.IsMaster:
@@ -97,14 +97,14 @@ func renderDetail(w io.Writer, st control.InstanceStatus, now time.Time) error {
 	for i, pr := range st.Peers {
 		label := ""
 		if i == 0 {
-			label = "peers"
+			label = "peers:"
 		}
 		cs := ""
 		if pr.ChecksumMode != "" {
 			cs = ", checksum " + pr.ChecksumMode
 		}
 		fmt.Fprintf(w, "  %-12s %s priority %d every %s, last heard %s ago, %d adverts%s\n",
-			label+map[bool]string{true: ":", false: ""}[label != ""], pr.Addr, pr.Priority, pr.Interval, age(now.Sub(pr.LastSeen)), pr.Adverts, cs)
+			label, pr.Addr, pr.Priority, pr.Interval, age(now.Sub(pr.LastSeen)), pr.Adverts, cs)
 	}
 	if len(st.Peers) == 0 {
 		p("peers", "none heard")
@@ -167,13 +167,6 @@ func drops[K ~string](m map[K]uint64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[K(k)]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sinceLong(t, now time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return fmt.Sprintf("%s (%s ago)", t.Local().Format("2006-01-02 15:04:05.000"), age(now.Sub(t)))
 }
 
 func msDur(ms float64) string {

@@ -14,16 +14,17 @@ import (
 // NOTIFY_SOCKET) every call is a no-op.
 type notifier struct {
 	log     hclog.Logger
-	summary interface {
-		Summary() string
-		Alive(time.Duration) bool
-	}
+	summary daemonState
 }
 
-func systemdNotifier(log hclog.Logger, d interface {
+// daemonState is what the notifier reports: the summary for STATUS= and
+// whether the loops answer, for the watchdog.
+type daemonState interface {
 	Summary() string
 	Alive(time.Duration) bool
-}) *notifier {
+}
+
+func systemdNotifier(log hclog.Logger, d daemonState) *notifier {
 	return &notifier{log: log, summary: d}
 }
 

@@ -167,8 +167,9 @@ func ParseEthernetIP(frame []byte) (p IPPacket, ok bool) {
 }
 
 // BuildEthernetIP builds an Ethernet frame carrying p (IPv4 without options,
-// or IPv6 without extension headers), addressed to the IP multicast MAC of
-// p.Dst when it is multicast. It is the inverse of ParseEthernetIP.
+// or IPv6 without extension headers), addressed to the multicast MAC derived
+// from p.Dst, which must be a multicast address. It is the inverse of
+// ParseEthernetIP.
 func BuildEthernetIP(srcMAC [6]byte, p IPPacket) []byte {
 	var dstMAC [6]byte
 	var frame []byte

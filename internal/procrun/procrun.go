@@ -26,7 +26,8 @@ type Spec struct {
 	Argv    []string
 	Env     []string      // complete environment
 	Timeout time.Duration // 0: none
-	// KillGrace is how long the group has between SIGTERM and SIGKILL.
+	// KillGrace is how long the group has between SIGTERM and SIGKILL;
+	// 0: DefaultKillGrace.
 	KillGrace time.Duration
 	// Line receives each line of output; stream is "stdout" or "stderr".
 	Line func(stream, line string)
@@ -37,7 +38,7 @@ type Result struct {
 	Started  time.Time
 	Duration time.Duration
 	ExitCode int  // -1 when killed by a signal or never started
-	TimedOut bool // the timeout fired and the group was terminated
+	TimedOut bool // the timeout fired or ctx ended, and the group was terminated
 	Err      error
 }
 
@@ -96,6 +97,10 @@ func Environ() []string {
 	return out
 }
 
+// DefaultKillGrace is the time between SIGTERM and SIGKILL unless a Spec
+// sets its own.
+const DefaultKillGrace = 3 * time.Second
+
 // Run runs spec to completion. Cancelling ctx terminates the group like a
 // timeout does.
 func Run(ctx context.Context, spec Spec) Result {
@@ -144,18 +149,14 @@ func Run(ctx context.Context, spec Spec) Result {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	var timeout <-chan time.Time
 	if spec.Timeout > 0 {
-		t := time.NewTimer(spec.Timeout)
-		defer t.Stop()
-		timeout = t.C
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
 	}
 	var err error
 	select {
 	case err = <-done:
-	case <-timeout:
-		res.TimedOut = true
-		err = terminate(pgid, spec.KillGrace, done)
 	case <-ctx.Done():
 		res.TimedOut = true
 		err = terminate(pgid, spec.KillGrace, done)
@@ -180,7 +181,7 @@ func Run(ctx context.Context, spec Spec) Result {
 func terminate(pgid int, grace time.Duration, done <-chan error) error {
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	if grace <= 0 {
-		grace = 3 * time.Second
+		grace = DefaultKillGrace
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()

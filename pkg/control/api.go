@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/failover-ha/failover/pkg/instance"
+	"github.com/failover-ha/failover/vrrp"
 )
 
 // DefaultSocket is where failoverd listens unless control_socket says
@@ -120,7 +121,7 @@ func FromInstance(st instance.Status) InstanceStatus {
 	}
 	if st.Master.IsValid() && !st.Master.IsUnspecified() {
 		out.Master = st.Master.String()
-		out.IsMaster = st.Master == st.Source && st.State.String() == "MASTER"
+		out.IsMaster = st.Master == st.Source && st.State == vrrp.Master
 	}
 	if st.Source.IsValid() {
 		out.Source = st.Source.String()

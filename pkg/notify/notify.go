@@ -70,9 +70,6 @@ type Runner struct {
 	done    chan struct{}
 }
 
-// KillGrace is how long a hook has after SIGTERM before SIGKILL.
-const KillGrace = 3 * time.Second
-
 // NewRunner starts a runner. extraEnv adds KEY=value pairs to every hook's
 // environment.
 func NewRunner(kind Kind, name string, hooks config.Hooks, extraEnv []string, log hclog.Logger) *Runner {
@@ -212,10 +209,9 @@ func (r *Runner) run(name string, argv []string, ev Event) {
 	r.setRun(name, Run{Hook: name, State: ev.State, Started: start, Result: "running"})
 	log.Info("running hook", "argv", argv, "queued_for", start.Sub(ev.Time).Round(time.Millisecond))
 	res := procrun.Run(context.Background(), procrun.Spec{
-		Argv:      argv,
-		Env:       r.env(ev),
-		Timeout:   r.timeout(),
-		KillGrace: KillGrace,
+		Argv:    argv,
+		Env:     r.env(ev),
+		Timeout: r.timeout(), // then SIGTERM, and procrun.DefaultKillGrace later SIGKILL
 		Line: func(stream, line string) {
 			log.Info("hook output", "stream", stream, "line", line)
 		},

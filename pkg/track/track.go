@@ -91,7 +91,6 @@ type Checker struct {
 
 	mu     sync.Mutex
 	h      Hysteresis
-	last   procrun.Result
 	subs   []func()
 	detail string
 }
@@ -154,7 +153,7 @@ func (c *Checker) check(ctx context.Context) {
 	c.mu.Lock()
 	changed := c.h.Observe(res.OK())
 	ok := c.h.OK()
-	c.last, c.detail = res, res.String()
+	c.detail = res.String()
 	subs := append([]func(){}, c.subs...)
 	c.mu.Unlock()
 	if !changed {
