@@ -189,7 +189,8 @@ func (a *Advert) Decode(b []byte, src, dst netip.Addr) error {
 	return nil
 }
 
-// Len returns the length of a's wire form for the given address family.
+// Len returns the length of a's wire form (each address counts by its own
+// family).
 func (a *Advert) Len() int {
 	n := headerLen
 	for _, addr := range a.Addrs {

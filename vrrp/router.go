@@ -307,9 +307,6 @@ func (r *Router) State() State { return r.state }
 // Priority returns the effective priority.
 func (r *Router) Priority() uint8 { return r.priority }
 
-// Config returns the router's configuration.
-func (r *Router) Config() Config { return r.cfg }
-
 // Drained reports whether the router is drained.
 func (r *Router) Drained() bool { return r.drained }
 
@@ -372,16 +369,14 @@ func (r *Router) Handle(now time.Time, ev Event) []Action {
 			r.drained = true
 			if r.state == Master {
 				// Tell the backups now rather than at the next advert.
-				r.emit(Action{Kind: ActSendAdvert, Priority: 0})
-				r.armAdver(now.Add(r.cfg.AdvertInterval))
+				r.sendAdvert(now, 0)
 			}
 		}
 	case EventResume:
 		if r.drained {
 			r.drained = false
 			if r.state == Master {
-				r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
-				r.armAdver(now.Add(r.cfg.AdvertInterval))
+				r.sendAdvert(now, r.priority)
 			}
 		}
 	}
@@ -397,8 +392,9 @@ func (r *Router) start(now time.Time, why string) {
 	r.masterAdverInterval = r.cfg.AdvertInterval
 	r.master, r.masterPriority, r.lastHeard = netip.Addr{}, 0, now
 	r.resigned, r.preempting = false, false
-	r.armDown(now, r.MasterDownInterval())
-	r.transition(now, Backup, fmt.Sprintf("%s: waiting %s for a master", why, fmtDur(r.MasterDownInterval())))
+	wait := r.MasterDownInterval()
+	r.armDown(now, wait)
+	r.transition(now, Backup, fmt.Sprintf("%s: waiting %s for a master", why, fmtDur(wait)))
 }
 
 // leave handles Shutdown (§6.4.2, §6.4.3) and fault: a master resigns with
@@ -487,14 +483,27 @@ func (r *Router) backupAdvert(now time.Time, ev Event) {
 		if ev.Priority >= prio {
 			r.preemptAt = time.Time{}
 		}
-		if r.cfg.Version == 3 {
-			r.masterAdverInterval = ev.Interval
-		}
-		r.armDown(now, r.MasterDownInterval())
+		r.followMaster(now, ev)
 		return
 	}
 	// Preempt: discard the lower-priority advert and let the Master_Down_Timer run out.
 	r.preempting = true
+}
+
+// followMaster accepts ev's sender as the master (§6.4.2, and §6.4.3 when
+// a master yields): a VRRPv3 backup adopts its advert interval, then waits
+// a Master_Down_Interval for its next advert.
+func (r *Router) followMaster(now time.Time, ev Event) {
+	if r.cfg.Version == 3 {
+		r.masterAdverInterval = ev.Interval
+	}
+	r.armDown(now, r.MasterDownInterval())
+}
+
+// sendAdvert sends an advert at prio now and restarts the Adver_Timer.
+func (r *Router) sendAdvert(now time.Time, prio uint8) {
+	r.emit(Action{Kind: ActSendAdvert, Priority: prio})
+	r.armAdver(now.Add(r.cfg.AdvertInterval))
 }
 
 // preemptHeldOff applies preempt_delay: the first lower-priority advert
@@ -516,8 +525,7 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 		// A drained master stays quiet: it wants a backup to take over, and
 		// two drained masters must not answer each other's priority 0.
 		if !r.drained {
-			r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
-			r.armAdver(now.Add(r.cfg.AdvertInterval))
+			r.sendAdvert(now, r.priority)
 		}
 		return
 	}
@@ -559,8 +567,7 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 	}
 	r.answeredAt = now
 	r.answers++
-	r.emit(Action{Kind: ActSendAdvert, Priority: r.priority})
-	r.armAdver(now.Add(r.cfg.AdvertInterval))
+	r.sendAdvert(now, r.priority)
 	if n := r.answers; n&(n-1) == 0 || n%64 == 0 {
 		why := fmt.Sprintf("another master %v (priority %d) heard; we keep mastership", ev.From, ev.Priority)
 		if n > 1 {
@@ -574,12 +581,9 @@ func (r *Router) masterAdvert(now time.Time, ev Event) {
 // cancel the Adver_Timer, adopt the interval, arm the Master_Down_Timer.
 func (r *Router) yield(now time.Time, ev Event, why string) {
 	r.stopTimer(AdverTimer)
-	if r.cfg.Version == 3 {
-		r.masterAdverInterval = ev.Interval
-	}
 	r.master, r.masterPriority, r.lastHeard = ev.From, ev.Priority, now
 	r.resigned, r.preempting = false, false
-	r.armDown(now, r.MasterDownInterval())
+	r.followMaster(now, ev)
 	r.emit(Action{Kind: ActReleaseVIPs})
 	r.transition(now, Backup, why)
 }
@@ -591,8 +595,7 @@ func (r *Router) yield(now time.Time, ev Event, why string) {
 func (r *Router) becomeMaster(now time.Time, why string) {
 	r.stopTimer(MasterDownTimer)
 	r.emit(Action{Kind: ActTakeVIPs})
-	r.emit(Action{Kind: ActSendAdvert, Priority: r.advertPriority()})
-	r.armAdver(now.Add(r.cfg.AdvertInterval))
+	r.sendAdvert(now, r.advertPriority())
 	r.master, r.masterPriority = r.cfg.PrimaryAddr, r.advertPriority()
 	r.masterAdverInterval = r.cfg.AdvertInterval
 	r.resigned, r.preempting, r.preemptAt = false, false, time.Time{}
