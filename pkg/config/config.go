@@ -87,12 +87,41 @@ type Hooks struct {
 	Timeout time.Duration
 }
 
-// All returns every configured hook argv, for checks that apply to each.
-func (h Hooks) All() [][]string {
-	var out [][]string
-	for _, argv := range [][]string{h.Master, h.Backup, h.Fault, h.Stop, h.Notify} {
-		if len(argv) > 0 {
-			out = append(out, argv)
+// HookKeys are the configuration keys of the hooks, in the order status
+// lists them.
+var HookKeys = [...]string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}
+
+// hook returns the field of h that holds the hook of key, or nil when key
+// is not a hook key. It is the one place keys map to fields.
+func (h *Hooks) hook(key string) *[]string {
+	switch key {
+	case "notify_master":
+		return &h.Master
+	case "notify_backup":
+		return &h.Backup
+	case "notify_fault":
+		return &h.Fault
+	case "notify_stop":
+		return &h.Stop
+	case "notify":
+		return &h.Notify
+	}
+	return nil
+}
+
+// KeyedHook is a configured hook and its configuration key.
+type KeyedHook struct {
+	Key  string
+	Argv []string
+}
+
+// Configured returns every configured hook with its key, for checks that
+// apply to each.
+func (h Hooks) Configured() []KeyedHook {
+	var out []KeyedHook
+	for _, k := range HookKeys {
+		if argv := *h.hook(k); len(argv) > 0 {
+			out = append(out, KeyedHook{k, argv})
 		}
 	}
 	return out

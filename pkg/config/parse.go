@@ -156,40 +156,12 @@ func (p *parser) global(g *Global, t map[string]any) {
 
 // instances checks the [[instance]] array.
 func (p *parser) instances(top scope, v any) []Instance {
-	var tables []any
-	switch v := v.(type) {
-	case []map[string]any: // [[instance]] tables
-		for _, t := range v {
-			tables = append(tables, t)
-		}
-	case []any: // instance = [{...}, {...}]
-		tables = v
-	default:
-		top.keyErrorf("instance", v, "must be an array of tables ([[instance]]), not %s", typeName(v))
-		return nil
-	}
-	if len(tables) == 0 {
+	var out []Instance
+	n := p.arrayOfTables(top, "instance", v, func(num int, t map[string]any, hint []string) {
+		out = append(out, p.instance(num, t, hint))
+	})
+	if n == 0 {
 		top.keyErrorf("instance", v, "no instances: at least one virtual router must be configured")
-		return nil
-	}
-	var hints [][]string
-	if len(p.order.tables["instance"]) == len(tables) {
-		hints = p.order.tables["instance"]
-	}
-	out := make([]Instance, 0, len(tables))
-	for i, t := range tables {
-		num := i + 1
-		m, ok := t.(map[string]any)
-		if !ok {
-			s := scope{errs: &p.errs, section: fmt.Sprintf("instance #%d", num)}
-			s.errorf("must be a table, not %s %s", typeName(t), render(t))
-			continue
-		}
-		var hint []string
-		if hints != nil {
-			hint = hints[i]
-		}
-		out = append(out, p.instance(num, m, hint))
 	}
 	return out
 }
@@ -201,12 +173,9 @@ type instanceParser struct {
 	s    scope
 	num  int
 	inst Instance
-	seen map[string]bool // keys present in the table, valid or not
 
 	versionOK  bool   // inst.Version is 2 or 3 (default or valid value)
 	interval   any    // advert_interval as written, if it parsed as a duration
-	checksum   any    // checksum_mode as written, if valid
-	authPass   bool   // auth_pass given and valid
 	family     family // of the first valid VIP
 	peers      []netip.Addr
 	peersIndex []int // each peer's index in unicast_peers, for messages
@@ -243,7 +212,7 @@ func (f family) String() string {
 func (p *parser) instance(num int, t map[string]any, hint []string) Instance {
 	ip := &instanceParser{
 		p:   p,
-		s:   scope{errs: &p.errs, section: p.instanceLabel(num, t)},
+		s:   scope{errs: &p.errs, section: tableLabel("instance", num, t, p.names)},
 		num: num,
 		inst: Instance{
 			Priority:       defaultPriority,
@@ -255,24 +224,14 @@ func (p *parser) instance(num int, t map[string]any, hint []string) Instance {
 			GARPInterval:   defaultGARPInterval,
 			Hooks:          Hooks{Timeout: defaultHookTimeout},
 		},
-		seen:      map[string]bool{},
 		versionOK: true,
 	}
 	for _, k := range orderedKeys(t, hint) {
-		ip.seen[k] = true
 		ip.key(k, t[k])
 	}
+	ip.s.requireKeys(t, "name", "interface", "vrid", "virtual_ips")
 	ip.crossChecks()
 	return ip.inst
-}
-
-// instanceLabel names an instance in messages: by its name when that is
-// valid and not yet taken (so unambiguous), else by position.
-func (p *parser) instanceLabel(num int, t map[string]any) string {
-	if name, ok := t["name"].(string); ok && validName(name) && p.names[name] == 0 {
-		return fmt.Sprintf("instance %q", name)
-	}
-	return fmt.Sprintf("instance #%d", num)
 }
 
 // key checks one key of an [[instance]] table.
@@ -326,7 +285,6 @@ func (ip *instanceParser) key(k string, v any) {
 		if str == vrrp.ChecksumMessageOnly.String() {
 			in.ChecksumMode = vrrp.ChecksumMessageOnly
 		}
-		ip.checksum = v
 	case "auth_pass":
 		str, ok := v.(string)
 		if !ok {
@@ -337,7 +295,7 @@ func (ip *instanceParser) key(k string, v any) {
 			s.keyErrorf(k, secret(str), "must be 1-8 bytes (VRRPv2 simple password)")
 			return
 		}
-		in.AuthPass, ip.authPass = str, true
+		in.AuthPass = str
 	case "garp_repeat":
 		if n, ok := s.integer(k, v, 0, 100, "must be 0-100"); ok {
 			in.GARPRepeat = int(n)
@@ -519,12 +477,6 @@ func checkUnicast(a netip.Addr, what string) string {
 // key of the instance has been read.
 func (ip *instanceParser) crossChecks() {
 	s, in := ip.s, &ip.inst
-	for _, k := range []string{"name", "interface", "vrid", "virtual_ips"} {
-		if !ip.seen[k] {
-			s.errorf("missing required key %q", k)
-		}
-	}
-
 	if ip.versionOK {
 		if ip.interval != nil {
 			if _, err := vrrp.IntervalField(in.Version, in.AdvertInterval); err != nil {
@@ -541,14 +493,14 @@ func (ip *instanceParser) crossChecks() {
 		if in.ChecksumMode == vrrp.ChecksumMessageOnly {
 			switch {
 			case in.Version == 2:
-				s.keyErrorf("checksum_mode", ip.checksum,
+				s.keyErrorf("checksum_mode", in.ChecksumMode.String(),
 					"only applies to VRRPv3 over IPv4 (VRRPv2 always checksums the message only)")
 			case ip.family == famIPv6:
-				s.keyErrorf("checksum_mode", ip.checksum,
+				s.keyErrorf("checksum_mode", in.ChecksumMode.String(),
 					"only applies to VRRPv3 over IPv4 (over IPv6 the checksum always includes the pseudo-header)")
 			}
 		}
-		if ip.authPass && in.Version == 3 {
+		if in.AuthPass != "" && in.Version == 3 {
 			s.keyErrorf("auth_pass", secret(in.AuthPass),
 				"VRRPv3 has no authentication (RFC 9568 removed it); remove auth_pass or use version = 2")
 		}

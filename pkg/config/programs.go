@@ -22,13 +22,8 @@ func (c *Config) CheckPrograms(asRoot bool) error {
 		}
 	}
 	hooks := func(section string, h Hooks) {
-		for _, kv := range []struct {
-			key  string
-			argv []string
-		}{{"notify_master", h.Master}, {"notify_backup", h.Backup}, {"notify_fault", h.Fault}, {"notify_stop", h.Stop}, {"notify", h.Notify}} {
-			if len(kv.argv) > 0 {
-				check(section, kv.key, kv.argv)
-			}
+		for _, kh := range h.Configured() {
+			check(section, kh.Key, kh.Argv)
 		}
 	}
 	for _, in := range c.Instances {

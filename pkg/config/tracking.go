@@ -22,24 +22,14 @@ type trackRef struct {
 // hookKey reads the notify keys shared by instances and sync groups; it
 // reports whether k was one of them.
 func (s scope) hookKey(h *Hooks, k string, v any) bool {
-	var dst *[]string
-	switch k {
-	case "notify_master":
-		dst = &h.Master
-	case "notify_backup":
-		dst = &h.Backup
-	case "notify_fault":
-		dst = &h.Fault
-	case "notify_stop":
-		dst = &h.Stop
-	case "notify":
-		dst = &h.Notify
-	case "hook_timeout":
+	if k == "hook_timeout" {
 		if d, ok := s.durationIn(k, v, time.Second, time.Hour, "must be from 1s to 1h"); ok {
 			h.Timeout = d
 		}
 		return true
-	default:
+	}
+	dst := h.hook(k)
+	if dst == nil {
 		return false
 	}
 	if argv, ok := s.argv(k, v); ok {
@@ -129,8 +119,9 @@ func (s scope) ifnameList(k string, v any) []string {
 }
 
 // arrayOfTables walks an array of tables such as [[track_script]], calling
-// fn with each table, its 1-based number and its keys in file order.
-func (p *parser) arrayOfTables(top scope, key string, v any, fn func(num int, t map[string]any, hint []string)) {
+// fn with each table, its 1-based number and its keys in file order. It
+// returns how many entries the array has, or -1 when v is not an array.
+func (p *parser) arrayOfTables(top scope, key string, v any, fn func(num int, t map[string]any, hint []string)) int {
 	var tables []any
 	switch v := v.(type) {
 	case []map[string]any:
@@ -141,7 +132,7 @@ func (p *parser) arrayOfTables(top scope, key string, v any, fn func(num int, t 
 		tables = v
 	default:
 		top.keyErrorf(key, v, "must be an array of tables ([[%s]]), not %s", key, typeName(v))
-		return
+		return -1
 	}
 	hints := p.order.tables[key]
 	for i, t := range tables {
@@ -156,6 +147,16 @@ func (p *parser) arrayOfTables(top scope, key string, v any, fn func(num int, t 
 			hint = hints[i]
 		}
 		fn(i+1, m, hint)
+	}
+	return len(tables)
+}
+
+// requireKeys reports each of keys that t lacks.
+func (s scope) requireKeys(t map[string]any, keys ...string) {
+	for _, k := range keys {
+		if _, ok := t[k]; !ok {
+			s.errorf("missing required key %q", k)
+		}
 	}
 }
 
@@ -228,12 +229,7 @@ func (p *parser) trackScripts(top scope, v any) []TrackScript {
 				s.errorf("unknown key %q", toml.Key{"track_script", k}.String())
 			}
 		}
-		if _, ok := t["name"]; !ok {
-			s.errorf("missing required key %q", "name")
-		}
-		if _, ok := t["command"]; !ok {
-			s.errorf("missing required key %q", "command")
-		}
+		s.requireKeys(t, "name", "command")
 		if !timeoutSet {
 			ts.Timeout = ts.Interval
 		}
@@ -268,11 +264,7 @@ func (p *parser) syncGroups(top scope, v any) []SyncGroup {
 				}
 			}
 		}
-		for _, req := range []string{"name", "instances"} {
-			if _, ok := t[req]; !ok {
-				s.errorf("missing required key %q", req)
-			}
-		}
+		s.requireKeys(t, "name", "instances")
 		out = append(out, g)
 	})
 	return out

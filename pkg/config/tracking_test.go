@@ -61,7 +61,7 @@ func TestParseTracking(t *testing.T) {
 	web := c.Instance("web")
 	wantHooks := Hooks{Master: []string{"/usr/local/bin/app-up", "--fast"}, Backup: []string{"/usr/local/bin/app-down"},
 		Notify: []string{"/etc/keepalived/notify.sh"}, Timeout: 10 * time.Second}
-	if !reflect.DeepEqual(web.Hooks, wantHooks) || len(web.Hooks.All()) != 3 {
+	if !reflect.DeepEqual(web.Hooks, wantHooks) || len(web.Hooks.Configured()) != 3 {
 		t.Errorf("hooks %+v", web.Hooks)
 	}
 	if !reflect.DeepEqual(web.TrackScripts, []string{"nginx", "disk"}) || !reflect.DeepEqual(web.TrackInterfaces, []string{"eth1"}) {

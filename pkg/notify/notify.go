@@ -145,7 +145,7 @@ func (r *Runner) Runs() []Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Run
-	for _, name := range []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"} {
+	for _, name := range config.HookKeys {
 		if run, ok := r.runs[name]; ok {
 			out = append(out, run)
 		}
