@@ -192,12 +192,7 @@ func (s *Socket) Fd() int { return s.fd }
 // next read.
 func (s *Socket) TryRead() (p Packet, ok bool, err error) {
 	for {
-		s.rmsg.SetControllen(len(s.roob))
-		if s.v6 {
-			s.rmsg.Namelen = uint32(len(s.rname))
-		}
-		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
-		switch errno {
+		switch errno := s.recv(); errno {
 		case 0:
 		case unix.EINTR:
 			continue
@@ -206,7 +201,6 @@ func (s *Socket) TryRead() (p Packet, ok bool, err error) {
 		default:
 			return p, false, fmt.Errorf("recvmsg on %s: %w", s.ifi.Name, errno)
 		}
-		s.rn = int(n)
 		if p, ok := s.parse(); ok {
 			return p, true, nil
 		}
@@ -231,21 +225,32 @@ func (s *Socket) Read() (Packet, error) {
 	}
 }
 
-// recvmsg is the RawConn read callback; it returns false to wait for readiness.
-func (s *Socket) recvmsg(fd uintptr) bool {
-	s.rmsg.SetControllen(len(s.roob))
-	if s.v6 {
-		s.rmsg.Namelen = uint32(len(s.rname))
-	}
-	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
+// recvmsg is the RawConn read callback (fd is s.fd); it returns false to
+// wait for readiness.
+func (s *Socket) recvmsg(uintptr) bool {
+	errno := s.recv()
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
 		return false
 	}
-	s.rn, s.rerr = int(n), nil
+	s.rerr = nil
 	if errno != 0 {
 		s.rerr = errno
 	}
 	return true
+}
+
+// recv makes one non-blocking recvmsg into the socket's buffers; on
+// success s.rn is the packet's length.
+func (s *Socket) recv() unix.Errno {
+	s.rmsg.SetControllen(len(s.roob))
+	if s.v6 {
+		s.rmsg.Namelen = uint32(len(s.rname))
+	}
+	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
+	if errno == 0 {
+		s.rn = int(n)
+	}
+	return errno
 }
 
 // parse extracts addresses, TTL and interface from the last packet read.
